@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import queue
+import time
+
+from redislint.patterns.pubsub import Publisher, Subscriber
+
+
+def wait_for_subscribers(client, channel, expected, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) == expected:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_publish_reaches_subscriber_as_json(r, name):
+    received = queue.Queue()
+    subscriber = Subscriber(r, f"{name}:a", f"{name}:b", handler=lambda c, m: received.put((c, m)))
+    subscriber.start()
+    try:
+        assert subscriber.wait_subscribed(5)
+        publisher = Publisher(r)
+        assert publisher.publish(f"{name}:a", {"id": 1, "tags": ["x"]}) == 1
+        assert publisher.publish(f"{name}:b", None) == 1
+        assert received.get(timeout=5) == (f"{name}:a", {"id": 1, "tags": ["x"]})
+        assert received.get(timeout=5) == (f"{name}:b", None)
+    finally:
+        subscriber.stop()
+    assert Publisher(r).publish(f"{name}:a", 1) == 0  # stop() unsubscribed
+
+
+def test_resubscribes_after_the_connection_is_killed(rb, name):
+    received = queue.Queue()
+    subscriber = Subscriber(rb, name, handler=lambda c, m: received.put(m))
+    subscriber.start()
+    try:
+        assert subscriber.wait_subscribed(5)
+        assert rb.client_kill_filter(_type="pubsub") >= 1
+        # At most once: messages sent while it reconnects may be lost, so probe until one lands.
+        deadline, delivered = time.monotonic() + 5, None
+        while delivered is None and time.monotonic() < deadline:
+            Publisher(rb).publish(name, "probe")
+            try:
+                delivered = received.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        assert delivered == "probe"
+        assert wait_for_subscribers(rb, name, 1)
+    finally:
+        subscriber.stop()
+    assert wait_for_subscribers(rb, name, 0)
+
+
+def test_handler_errors_do_not_stop_the_subscriber(rb, name):
+    received = queue.Queue()
+
+    def handler(channel, message):
+        if message == "boom":
+            raise ValueError(message)
+        received.put(message)
+
+    subscriber = Subscriber(rb, name, handler=handler)
+    subscriber.start()
+    try:
+        assert subscriber.wait_subscribed(5)
+        Publisher(rb).publish(name, "boom")
+        Publisher(rb).publish(name, "fine")
+        assert received.get(timeout=5) == "fine"
+    finally:
+        subscriber.stop()
+
+
+def test_publish_is_one_round_trip(round_trips, name):
+    publisher = Publisher(round_trips.client)
+    assert round_trips(lambda: publisher.publish(name, {"a": 1})) == 1
