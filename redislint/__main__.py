@@ -1,0 +1,3 @@
+from redislint.cli import run
+
+run()

@@ -1,0 +1,113 @@
+"""Which files to lint: walk the given paths, honour excludes and .gitignore."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
+
+from redislint.config import Settings
+
+SUFFIXES = (".py", ".pyi")
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A path the user named that does not exist (reported, not fatal)."""
+
+    path: str
+
+
+def _patterns(settings: Settings) -> Tuple[str, ...]:
+    return tuple(settings.exclude) + tuple(settings.extend_exclude)
+
+
+def is_excluded(path: Path, settings: Settings, patterns: Optional[Sequence[str]] = None) -> bool:
+    """Ruff's convention: a pattern matches a path's basename or its path from the config root."""
+    patterns = _patterns(settings) if patterns is None else patterns
+    name = path.name
+    try:
+        relative = path.resolve().relative_to(settings.root).as_posix()
+    except (ValueError, OSError):
+        relative = path.as_posix()
+    for pattern in patterns:
+        pattern = pattern.rstrip("/")
+        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(relative, pattern):
+            return True
+        if "/" in pattern and fnmatch.fnmatchcase(relative, pattern.lstrip("./") + "/*"):
+            return True
+    return False
+
+
+def _git_visible(folder: Path) -> Optional[Set[str]]:
+    """Files git does not ignore under `folder` (absolute paths), or None outside a work tree."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(folder), "ls-files", "--cached", "--others", "--exclude-standard",
+             "-z", "--", "."],
+            capture_output=True, timeout=60, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    base = folder.resolve()
+    return {str(base / p) for p in result.stdout.decode("utf-8", "surrogateescape").split("\0") if p}
+
+
+def discover(paths: Sequence[str], settings: Settings, force_exclude: bool = False
+             ) -> Tuple[List[Path], List[Missing]]:
+    """Files to lint, in a stable order, and named paths that do not exist."""
+    found: List[Path] = []
+    missing: List[Missing] = []
+    seen: Set[str] = set()
+    patterns = _patterns(settings)
+    for raw in paths:
+        path = Path(raw)
+        if not os.path.lexists(path) or (path.is_symlink() and not path.exists()):
+            missing.append(Missing(raw))
+            continue
+        if path.is_dir():
+            for file in _walk(path, settings, patterns):
+                key = str(file.resolve())
+                if key not in seen:
+                    seen.add(key)
+                    found.append(file)
+        else:
+            if force_exclude and is_excluded(path, settings, patterns):
+                continue
+            key = str(path.resolve())
+            if key not in seen:
+                seen.add(key)
+                found.append(path)
+    return found, missing
+
+
+def _walk(folder: Path, settings: Settings, patterns: Sequence[str]) -> Iterable[Path]:
+    visible = _git_visible(folder) if settings.respect_gitignore else None
+    visited: Set[Tuple[int, int]] = set()
+    for current, dirs, files in os.walk(folder, followlinks=True):
+        try:
+            stat = os.stat(current)
+            if (stat.st_dev, stat.st_ino) in visited:  # a symlink loop
+                dirs[:] = []
+                continue
+            visited.add((stat.st_dev, stat.st_ino))
+        except OSError:
+            dirs[:] = []
+            continue
+        here = Path(current)
+        dirs[:] = sorted(d for d in dirs if not is_excluded(here / d, settings, patterns))
+        for name in sorted(files):
+            if not name.endswith(SUFFIXES):
+                continue
+            file = here / name
+            if is_excluded(file, settings, patterns):
+                continue
+            if visible is not None and str(file.resolve()) not in visible and \
+                    str(Path(os.path.abspath(file))) not in visible:
+                continue
+            yield file

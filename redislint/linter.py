@@ -1,0 +1,176 @@
+"""Lint one file: parse, one batched traversal with every selected rule, positions, noqa."""
+
+from __future__ import annotations
+
+import fnmatch
+import tokenize
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Type
+
+import libcst as cst
+
+from redislint.config import Settings
+from redislint.positions import locate
+from redislint.project import ProjectIndex
+from redislint.rule import Fix, Report, Rule
+from redislint.semantic.facts import ModuleFacts, collect
+from redislint.semantic.infer import Inferer
+from redislint.semantic.model import SemanticModel
+from redislint.suppression import is_suppressed, suppressions
+from redislint.walk import Dispatcher
+
+Position = Tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Edit:
+    start: Position
+    end: Position
+    content: str
+
+
+@dataclass(frozen=True)
+class FixInfo:
+    applicability: str
+    message: str
+    edits: Tuple[Edit, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    name: str
+    message: str
+    path: str
+    start: Position
+    end: Position
+    fix: Optional[FixInfo] = None
+    severity: str = "error"
+
+    def sort_key(self):
+        return (self.path, self.start, self.code)
+
+
+def decode(data: bytes) -> str:
+    """Source text as Python itself would decode it (BOM, coding cookie, else UTF-8)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse(data: bytes) -> cst.Module:
+    return cst.parse_module(data)
+
+
+def facts_for(module: cst.Module, module_name: str, is_package: bool) -> ModuleFacts:
+    return collect(module, module_name, is_package)
+
+
+def rules_for_path(rules: Sequence[Type[Rule]], settings: Settings, path: str) -> List[Type[Rule]]:
+    """Drop the rules `per-file-ignores` switches off for this path."""
+    if not settings.per_file_ignores:
+        return list(rules)
+    try:
+        relative = Path(path).resolve().relative_to(settings.root).as_posix()
+    except ValueError:
+        relative = Path(path).as_posix()
+    ignored = []
+    for pattern, codes in settings.per_file_ignores.items():
+        if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(Path(path).name, pattern):
+            ignored.extend(c.upper() for c in codes)
+    return [r for r in rules if not any(c == "ALL" or r.code.startswith(c) for c in ignored)]
+
+
+def run_rules(module: cst.Module, facts: ModuleFacts, settings: Settings,
+              rules: Sequence[Type[Rule]], index: Optional[ProjectIndex]) -> List[Report]:
+    """The one traversal: the model wraps the rules so it opens context before them and
+    closes it after them."""
+    inferer = Inferer(facts, index, settings.clients)
+    model = SemanticModel(module, facts, inferer)
+    instances = [rule(model, settings) for rule in rules]
+    dispatcher = Dispatcher()
+    for instance in instances:
+        dispatcher.add(instance)
+        hook = getattr(instance, "on_redis_call", None)
+        if hook is not None:
+            model.on_call.append(hook)
+        hook = getattr(instance, "on_scope_exit", None)
+        if hook is not None:
+            model.on_scope_exit.append(hook)
+    dispatcher.add(model, wraps=True)
+    dispatcher.walk(module, model.ancestors)
+    return [report for instance in instances for report in instance.reports]
+
+
+def to_findings(module: cst.Module, reports: List[Report], path: str, text: Optional[str]) -> List[Finding]:
+    if not reports:
+        return []
+    nodes = {r.node for r in reports} | {r.end_node for r in reports}
+    for report in reports:
+        if report.fix is not None:
+            nodes.update(report.fix.replacements)
+    spans = locate(module, nodes)
+    rows = suppressions(text) if text is not None else {}
+    empty = cst.Module(body=[])
+    findings = []
+    seen = set()
+    for report in reports:
+        start = spans.get(report.node, ((1, 1), (1, 1)))[0]
+        end = spans.get(report.end_node, ((1, 1), (1, 1)))[1]
+        code = report.rule.code
+        if rows and is_suppressed(rows, code, start[0], end[0]):
+            continue
+        fix = None
+        if report.fix is not None:
+            fix = _fix_info(report.fix, spans, empty)
+        finding = Finding(code, report.rule.name, report.message, path, start, end, fix)
+        if (code, start, end) not in seen:
+            seen.add((code, start, end))
+            findings.append(finding)
+    return findings
+
+
+def _fix_info(fix: Fix, spans: Dict, empty: cst.Module) -> Optional[FixInfo]:
+    edits = []
+    for old, new in fix.replacements.items():
+        span = spans.get(old)
+        if span is None:
+            return None
+        edits.append(Edit(span[0], span[1], empty.code_for_node(new)))
+    return FixInfo(fix.applicability, fix.message, tuple(sorted(edits, key=lambda e: e.start)))
+
+
+def syntax_error(path: str, error: Exception) -> Finding:
+    row = getattr(error, "raw_line", None) or getattr(error, "lineno", None) or 1
+    column = (getattr(error, "raw_column", None) or 0) + 1
+    message = getattr(error, "message", None) or str(error).splitlines()[0]
+    return Finding("RL000", "syntax-error", f"SyntaxError: {message}", path, (row, column), (row, column))
+
+
+def internal_error(path: str, error: BaseException) -> Finding:
+    detail = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    return Finding("RL999", "internal-error",
+                   f"redislint failed on this file ({detail}); please report it with the file",
+                   path, (1, 1), (1, 1))
+
+
+def lint_source(data: bytes, path: str, settings: Settings, rules: Sequence[Type[Rule]],
+                index: Optional[ProjectIndex] = None, module_name: str = "",
+                is_package: bool = False) -> List[Finding]:
+    """Lint one file's bytes. Never raises for the file's own content."""
+    try:
+        module = parse(data)
+    except cst.ParserSyntaxError as error:
+        return [syntax_error(path, error)]
+    except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError) as error:
+        return [syntax_error(path, error)]
+    try:
+        facts = facts_for(module, module_name, is_package)
+        reports = run_rules(module, facts, settings, rules_for_path(rules, settings, path), index)
+        return to_findings(module, reports, path, decode(data) if reports else None)
+    except RecursionError as error:
+        return [internal_error(path, error)]
+    except Exception as error:  # noqa: BLE001 - one odd file must not hide the others
+        return [internal_error(path, error)]

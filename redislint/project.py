@@ -1,0 +1,131 @@
+"""The project-wide index: which names other modules export as Redis clients.
+
+`from .extensions import store` must make `store.set(...)` a Redis call even though the file
+never mentions redis. Each module contributes a small summary (built from its facts pre-pass);
+the index resolves qualified names through re-exports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Optional, Tuple
+
+from redislint.semantic.facts import ModuleFacts
+from redislint.semantic.infer import Inferer
+from redislint.semantic.redispy import RedisObject
+
+
+@dataclass
+class ModuleSummary:
+    clients: Dict[str, RedisObject] = field(default_factory=dict)
+    factories: Dict[str, RedisObject] = field(default_factory=dict)
+    reexports: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exported_names(self) -> Tuple[str, ...]:
+        return (*self.clients, *self.factories)
+
+
+def summarize(facts: ModuleFacts, inferer: Inferer) -> ModuleSummary:
+    summary = ModuleSummary(reexports=dict(facts.from_imports))
+    for name in facts.assigns.keys() | facts.annotations.keys():
+        found = inferer.infer(_name(name))
+        if found is not None:
+            summary.clients[name] = found.detached()
+    for name, func in facts.functions.items():
+        found = inferer.function_returns(func, None)
+        if found is not None:
+            summary.factories[name] = found.detached()
+    return summary
+
+
+def _name(name: str):
+    import libcst as cst
+
+    return cst.Name(name)
+
+
+def module_name(path: Path) -> Tuple[str, bool]:
+    """Dotted module name from the package folders above `path`, and whether it is a package."""
+    path = path.resolve() if not path.is_absolute() else path
+    is_package = path.name == "__init__.py"
+    parts = [] if is_package else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists():
+        parts.append(folder.name)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return ".".join(reversed(parts)), is_package
+
+
+class ProjectIndex:
+    """Module name -> summary, with lookups that follow re-exports."""
+
+    def __init__(self, modules: Optional[Dict[str, ModuleSummary]] = None) -> None:
+        self.modules: Dict[str, ModuleSummary] = modules or {}
+        self._suffixes: Optional[Dict[str, Optional[str]]] = None
+
+    def add(self, module: str, summary: ModuleSummary) -> None:
+        self.modules[module] = summary
+        self._suffixes = None
+
+    def exported_names(self) -> Iterable[str]:
+        """Names under which some module hands out a client (directly or re-exported)."""
+        for summary in self.modules.values():
+            yield from summary.exported_names
+            for name, target in summary.reexports.items():
+                if self.lookup(target, call=False) or self.lookup(target, call=True):
+                    yield name
+
+    def lookup(self, qualname: str, call: bool, depth: int = 0) -> Optional[RedisObject]:
+        """The client a qualified name denotes (or a call of it returns)."""
+        if depth > 8 or "." not in qualname:
+            return None
+        module, _, name = qualname.rpartition(".")
+        summary = self._find(module)
+        if summary is None:
+            # `store.set` through `import app.extensions as ext` -> `app.extensions.store.set`
+            return None
+        found = (summary.factories if call else summary.clients).get(name)
+        if found is not None:
+            return found
+        target = summary.reexports.get(name)
+        if target is not None and target != qualname:
+            return self.lookup(target, call, depth + 1)
+        return None
+
+    def _find(self, module: str) -> Optional[ModuleSummary]:
+        summary = self.modules.get(module)
+        if summary is not None:
+            return summary
+        # A tree linted from inside a package sees other names than its imports spell:
+        # match on dotted suffixes, when only one module has that suffix.
+        if self._suffixes is None:
+            self._suffixes = {}
+            for known in self.modules:
+                parts = known.split(".")
+                for start in range(1, len(parts)):
+                    suffix = ".".join(parts[start:])
+                    self._suffixes[suffix] = None if suffix in self._suffixes else known
+        known_name = self._suffixes.get(module)
+        if known_name is not None:
+            return self.modules[known_name]
+        parts = module.split(".")
+        for start in range(1, len(parts)):
+            candidate = self.modules.get(".".join(parts[start:]))
+            if candidate is not None:
+                return candidate
+        return None
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        for module in sorted(self.modules):
+            summary = self.modules[module]
+            digest.update(repr((module, sorted(summary.clients.items(), key=str),
+                                sorted(summary.factories.items(), key=str),
+                                sorted(summary.reexports.items()))).encode())
+        return digest.hexdigest()[:16]

@@ -1,0 +1,98 @@
+"""Finds the rules: every `Rule` subclass in the modules of `redislint.rules`.
+
+The engine never names a rule; adding a rule is adding a file under `rules/`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+from typing import Dict, Iterable, List, Sequence, Tuple, Type
+
+from redislint.config import ConfigError, Settings
+from redislint.rule import Rule
+
+# Diagnostics of the engine itself: not rules, but codes users see and can select.
+ENGINE_CODES = {
+    "RL000": ("syntax-error", "The file could not be parsed."),
+    "RL999": ("internal-error", "redislint failed on this file; please report it."),
+}
+
+
+@lru_cache(maxsize=1)
+def all_rules() -> Tuple[Type[Rule], ...]:
+    import redislint.rules as package
+
+    found: Dict[str, Type[Rule]] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Rule) and value is not Rule \
+                    and value.__module__ == module.__name__ and getattr(value, "code", None):
+                if value.code in found and found[value.code] is not value:
+                    raise RuntimeError(f"two rules claim {value.code}")
+                found[value.code] = value
+    return tuple(found[code] for code in sorted(found))
+
+
+def by_code() -> Dict[str, Type[Rule]]:
+    return {rule.code: rule for rule in all_rules()}
+
+
+def find(code_or_name: str) -> Type[Rule]:
+    wanted = code_or_name.strip()
+    for rule in all_rules():
+        if wanted.upper() == rule.code or wanted == rule.name:
+            return rule
+    raise KeyError(code_or_name)
+
+
+def _matches(selector: str, code: str) -> bool:
+    return selector == "ALL" or code.startswith(selector)
+
+
+def _check(selectors: Iterable[str], option: str) -> List[str]:
+    codes = [r.code for r in all_rules()] + list(ENGINE_CODES)
+    checked = []
+    for raw in selectors:
+        selector = raw.strip().upper()
+        if not selector:
+            continue
+        if selector != "ALL" and not any(code.startswith(selector) for code in codes):
+            raise ConfigError(f"unknown rule selector `{raw}` in {option}")
+        checked.append(selector)
+    return checked
+
+
+def validate(settings: Settings) -> None:
+    _check(settings.select, "select")
+    _check(settings.extend_select, "extend-select")
+    _check(settings.ignore, "ignore")
+    for pattern, codes in settings.per_file_ignores.items():
+        _check(codes, f"per-file-ignores[{pattern!r}]")
+
+
+def select(settings: Settings, extra_ignores: Sequence[str] = ()) -> List[Type[Rule]]:
+    """Ruff's semantics: `select` replaces the defaults, `extend-select` adds, `ignore` removes;
+    a more specific selector wins over a less specific one."""
+    selected = _check(settings.select, "select")
+    extend = _check(settings.extend_select, "extend-select")
+    ignored = _check(settings.ignore, "ignore") + list(extra_ignores)
+    chosen = []
+    for rule in all_rules():
+        if selected:
+            best_on = max((len(s) for s in selected if _matches(s, rule.code)), default=-1)
+            on = best_on >= 0
+        else:
+            best_on, on = (0, True) if rule.default_enabled else (-1, False)
+        best_extend = max((len(s) for s in extend if _matches(s, rule.code)), default=-1)
+        if best_extend >= 0:
+            on, best_on = True, max(best_on, best_extend)
+        best_off = max((len(s if s != "ALL" else "") for s in ignored if _matches(s, rule.code)),
+                       default=-1)
+        if best_off >= 0 and best_off >= best_on:
+            on = False
+        if on:
+            chosen.append(rule)
+    return chosen

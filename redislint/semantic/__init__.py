@@ -1,0 +1,1 @@
+"""Shared analysis every rule asks instead of re-deriving: clients, keys, context."""

@@ -1,0 +1,375 @@
+"""The semantic model rules query during the one traversal of a file.
+
+It keeps the scope stack (module, class, function, lambda), the names bound to Redis objects in
+each scope, local variables that hold keys, and every Redis command call with its context: which
+object it runs on, its key, whether it runs atomically, inside a loop, inside `async def`, under a
+lock. Rules receive `on_redis_call(call)` as each call is met and `on_scope_exit(scope)` when a
+function (or the module) is complete, with its calls in execution order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+import libcst as cst
+
+from redislint.semantic.facts import ClassFacts, ModuleFacts
+from redislint.semantic.infer import SHADOW, Inferer
+from redislint.semantic.keys import Key, key_of, source
+from redislint.semantic.names import dotted
+from redislint.semantic.redispy import RedisObject
+
+_LOOPS = (cst.For, cst.While)
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_FUNCTIONS = (cst.FunctionDef, cst.Lambda)
+
+
+@dataclass
+class Scope:
+    node: cst.CSTNode
+    kind: str  # module, class, function, lambda
+    parent: Optional["Scope"]
+    is_async: bool = False
+    cls: Optional[ClassFacts] = None
+    self_name: Optional[str] = None
+    bindings: Dict[str, object] = field(default_factory=dict)
+    keys: Dict[str, Key] = field(default_factory=dict)
+    calls: List["RedisCall"] = field(default_factory=list)
+    transactions: Set[str] = field(default_factory=set)
+
+    def lookup(self, name: str) -> object:
+        """Python's LEGB for our bindings: class bodies are not visible from their methods."""
+        scope: Optional[Scope] = self
+        first = True
+        while scope is not None:
+            if scope.kind != "class" or first:
+                if name in scope.bindings:
+                    return scope.bindings[name]
+            first = False
+            scope = scope.parent
+        return None
+
+    def key_lookup(self, name: str) -> Optional[Key]:
+        scope: Optional[Scope] = self
+        while scope is not None:
+            if name in scope.keys:
+                return scope.keys[name]
+            if name in scope.bindings:
+                return None
+            scope = scope.parent
+        return None
+
+    @property
+    def function(self) -> Optional[cst.CSTNode]:
+        return self.node if self.kind in ("function", "lambda") else None
+
+
+@dataclass
+class RedisCall:
+    """A command (or lock/pipeline operation) sent through a Redis object."""
+
+    node: cst.Call
+    command: str
+    receiver: RedisObject
+    receiver_text: str
+    scope: Scope
+    ancestors: Tuple[cst.CSTNode, ...]
+    key: Optional[Key]
+    atomic: Optional[bool]
+
+    @property
+    def parent(self) -> cst.CSTNode:
+        return self.ancestors[-1]
+
+    @property
+    def args(self) -> List[cst.Arg]:
+        return [a for a in self.node.args if a.keyword is None and not a.star]
+
+    def arg(self, position: Optional[int] = None, name: Optional[str] = None
+            ) -> Optional[cst.BaseExpression]:
+        """The argument passed at `position` or as keyword `name`."""
+        for arg in self.node.args:
+            if name is not None and arg.keyword is not None and arg.keyword.value == name:
+                return arg.value
+        positional = self.args
+        if position is not None and position < len(positional):
+            return positional[position].value
+        return None
+
+    def has_kwarg(self, *names: str) -> bool:
+        return any(a.keyword is not None and a.keyword.value in names for a in self.node.args)
+
+    @property
+    def has_star_args(self) -> bool:
+        return any(a.star for a in self.node.args)
+
+    @property
+    def awaited(self) -> bool:
+        return isinstance(self.parent, cst.Await)
+
+    @property
+    def statement(self) -> Optional[cst.CSTNode]:
+        """The simple statement line (or compound statement header) the call belongs to."""
+        for node in reversed(self.ancestors):
+            if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                return node
+        return None
+
+    @property
+    def result_unused(self) -> bool:
+        """True when the call is a bare expression statement (`r.set(k, v)` on its own)."""
+        parent = self.parent
+        if isinstance(parent, cst.Await):
+            parent = self.ancestors[-2]
+        return isinstance(parent, cst.Expr)
+
+    @property
+    def loop(self) -> Optional[cst.CSTNode]:
+        return innermost_loop(self.ancestors, self.node)
+
+
+def innermost_loop(ancestors: Sequence[cst.CSTNode], node: cst.CSTNode) -> Optional[cst.CSTNode]:
+    """The loop or comprehension that runs `node` once per iteration, if any.
+
+    A `for` loop's iterable and `else` run once; a comprehension's first iterable runs once.
+    The search stops at the enclosing function: defining a function in a loop is not calling it.
+    """
+    chain = list(ancestors) + [node]
+    for index in range(len(chain) - 2, -1, -1):
+        holder, child = chain[index], chain[index + 1]
+        if isinstance(holder, _FUNCTIONS):
+            return None
+        if isinstance(holder, cst.For):
+            if child is holder.body:
+                return holder
+        elif isinstance(holder, cst.While):
+            if child is holder.body or child is holder.test:
+                return holder
+        elif isinstance(holder, _COMPREHENSIONS):
+            outer = holder.for_in
+            if child is not outer:
+                return holder
+            grandchild = chain[index + 2] if index + 2 < len(chain) else None
+            if grandchild is not None and grandchild is not outer.iter:
+                return holder
+    return None
+
+
+class SemanticModel:
+    """Tracks context during the traversal and answers rules' questions about it."""
+
+    def __init__(self, module: cst.Module, facts: ModuleFacts, inferer: Inferer) -> None:
+        self.module = module
+        self.facts = facts
+        self.inferer = inferer
+        self.ancestors: List[cst.CSTNode] = []
+        self.scope = Scope(module, "module", None)
+        self.module_scope = self.scope
+        self.redis_calls: List[RedisCall] = []
+        self.on_call: List[Callable[[RedisCall], None]] = []
+        self.on_scope_exit: List[Callable[[Scope], None]] = []
+        self._class_stack: List[Optional[ClassFacts]] = []
+
+    # -- questions rules ask --------------------------------------------------------------
+    def infer(self, expr: cst.BaseExpression) -> Optional[RedisObject]:
+        scope = self.scope
+        return self.inferer.infer(expr, scope.lookup, self._method_class(), self._self_name())
+
+    def is_redis(self, expr: cst.BaseExpression, *roles: str) -> bool:
+        found = self.infer(expr)
+        return found is not None and (not roles or found.role in roles)
+
+    def key(self, expr: Optional[cst.BaseExpression]) -> Optional[Key]:
+        if expr is None:
+            return None
+        return key_of(expr, self.scope.key_lookup)
+
+    def qualified_name(self, expr: cst.BaseExpression) -> Optional[str]:
+        """`time.sleep` for `sleep` imported from time, else the dotted text itself."""
+        name = dotted(expr)
+        if name is None:
+            return None
+        if self.scope.lookup(name.split(".")[0]) is not None:
+            return None
+        return self.facts.imports.qualify(name) or name
+
+    @property
+    def in_async(self) -> bool:
+        scope: Optional[Scope] = self.scope
+        while scope is not None and scope.kind in ("lambda",):
+            scope = scope.parent
+        return scope is not None and scope.is_async
+
+    def loop_of(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
+        return innermost_loop(self.ancestors, node)
+
+    def enclosing(self, *types: type) -> Optional[cst.CSTNode]:
+        for node in reversed(self.ancestors):
+            if isinstance(node, types):
+                return node
+        return None
+
+    def held_locks(self) -> List[Tuple[cst.With, RedisObject, cst.BaseExpression]]:
+        """`with` statements around the current node whose context manager is a Redis lock."""
+        held = []
+        for node in self.ancestors:
+            if isinstance(node, _FUNCTIONS):
+                held = []
+            if isinstance(node, cst.With):
+                for item in node.items:
+                    found = self.infer(item.item)
+                    if found is not None and found.role == "lock":
+                        held.append((node, found, item.item))
+        return held
+
+    # -- traversal hooks (registered around the rules' own handlers) ---------------------
+    def visit_Module(self, node: cst.Module) -> None:
+        pass
+
+    def leave_Module(self, node: cst.Module) -> None:
+        self._exit(self.module_scope)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        facts = self.facts.classes.get(node.name.value) if self.scope.kind == "module" else None
+        self._class_stack.append(facts)
+        self.scope = Scope(node, "class", self.scope, cls=facts)
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self._class_stack.pop()
+        self.scope = self.scope.parent  # type: ignore[assignment]
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        enclosing = self.scope
+        scope = Scope(node, "function", enclosing, is_async=node.asynchronous is not None)
+        if enclosing.kind == "class":
+            scope.cls = enclosing.cls
+            params = (*node.params.posonly_params, *node.params.params)
+            if params:
+                scope.self_name = params[0].name.value
+        elif enclosing.kind in ("function", "lambda"):
+            scope.cls, scope.self_name = enclosing.cls, enclosing.self_name
+        self.scope = scope
+        self._bind_params(node.params)
+        if scope.self_name:
+            scope.bindings[scope.self_name] = SHADOW
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._exit(self.scope)
+        self.scope = self.scope.parent  # type: ignore[assignment]
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        enclosing = self.scope
+        self.scope = Scope(node, "lambda", enclosing, cls=enclosing.cls, self_name=enclosing.self_name)
+        self._bind_params(node.params)
+
+    def leave_Lambda(self, node: cst.Lambda) -> None:
+        self._exit(self.scope)
+        self.scope = self.scope.parent  # type: ignore[assignment]
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._bind(target.target, node.value)
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.target, cst.Name):
+            found = self.inferer.annotation(node.annotation.annotation)
+            if found is not None:
+                self.scope.bindings[node.target.value] = found
+                return
+        if node.value is not None:
+            self._bind(node.target, node.value)
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            if item.asname is not None:
+                self._bind(item.asname.name, item.item)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._shadow(node.target)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._shadow(node.target)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self._shadow(node.name.name)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute):
+            return
+        receiver = self.infer(func.value)
+        if receiver is None or receiver.role == "factory":
+            return
+        command = func.attr.value.lower()
+        receiver_text = source(func.value)
+        scope = self._function_scope()
+        if command == "multi" and receiver.role == "pipeline":
+            scope.transactions.add(receiver_text)
+        atomic: Optional[bool] = False
+        if receiver.role == "pipeline":
+            atomic = True if receiver_text in scope.transactions else receiver.transaction
+        first = next((a.value for a in node.args if a.keyword is None and not a.star), None)
+        if first is None:
+            first = next((a.value for a in node.args
+                          if a.keyword is not None and a.keyword.value in ("name", "key")), None)
+        call = RedisCall(node, command, receiver, receiver_text, scope, tuple(self.ancestors),
+                         self.key(first), atomic)
+        scope.calls.append(call)
+        self.redis_calls.append(call)
+        for handler in self.on_call:
+            handler(call)
+
+    # -- internals ------------------------------------------------------------------------
+    def _function_scope(self) -> Scope:
+        scope = self.scope
+        while scope.kind == "class" and scope.parent is not None:
+            scope = scope.parent
+        return scope
+
+    def _method_class(self) -> Optional[ClassFacts]:
+        return self.scope.cls
+
+    def _self_name(self) -> Optional[str]:
+        return self.scope.self_name
+
+    def _bind_params(self, params: cst.Parameters) -> None:
+        every = (*params.posonly_params, *params.params, *params.kwonly_params)
+        for param in every:
+            annotation = param.annotation.annotation if param.annotation else None
+            self.scope.bindings[param.name.value] = self.inferer.annotation(annotation) or SHADOW
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                self.scope.bindings[star.name.value] = SHADOW
+
+    def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            name = target.value
+            found = self.infer(value)
+            if self.scope.kind in ("function", "lambda"):
+                # Module and class names come from the facts pre-pass, flow-insensitively.
+                self.scope.bindings[name] = found if found is not None else SHADOW
+            key = self.key(value) if found is None else None
+            if key is not None and key.template.replace("{}", ""):
+                self.scope.keys[name] = key
+            else:
+                self.scope.keys.pop(name, None)
+        else:
+            self._shadow(target)
+
+    def _shadow(self, target: cst.CSTNode) -> None:
+        if isinstance(target, cst.Name):
+            self.scope.bindings[target.value] = SHADOW
+            self.scope.keys.pop(target.value, None)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._shadow(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._shadow(target.value)
+
+    def _exit(self, scope: Scope) -> None:
+        for handler in self.on_scope_exit:
+            handler(scope)
+
+

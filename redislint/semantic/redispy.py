@@ -1,0 +1,111 @@
+"""What redis-py (and its forks) look like from the outside: constructors and command families."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import libcst as cst
+
+
+@dataclass(frozen=True)
+class RedisObject:
+    """A value known to be a Redis client or something derived from one.
+
+    `role` is one of: client, pipeline, lock, pubsub, script.
+    `transaction` is meaningful for pipelines: True (MULTI/EXEC), False, or None (unknown).
+    """
+
+    role: str
+    is_async: bool = False
+    cluster: bool = False
+    transaction: Optional[bool] = None
+    decode_responses: Optional[bool] = None
+    origin: Optional[cst.CSTNode] = field(default=None, compare=False, hash=False, repr=False)
+
+    def derive(self, role: str, **changes: object) -> "RedisObject":
+        return replace(self, role=role, origin=None, **changes)
+
+    def detached(self) -> "RedisObject":
+        """A copy without CST nodes, cheap to send to other processes."""
+        return replace(self, origin=None)
+
+
+# Roots that lead to clients. An import of any of these makes a file worth parsing.
+CLIENT_PACKAGES = ("redis", "valkey", "aioredis", "django_redis", "walrus", "coredis")
+
+_SYNC_CLIENTS = ("Redis", "StrictRedis", "client.Redis", "client.StrictRedis")
+_CLUSTER = ("RedisCluster", "cluster.RedisCluster")
+
+
+def _spell(packages: tuple, names: tuple) -> set:
+    return {f"{p}.{n}" for p in packages for n in names}
+
+
+# Qualified name of a class or factory -> the client it makes.
+CONSTRUCTORS = {}
+for _qual in _spell(("redis", "valkey"), _SYNC_CLIENTS):
+    CONSTRUCTORS[_qual] = RedisObject("client")
+    CONSTRUCTORS[_qual + ".from_url"] = RedisObject("client")
+for _qual in _spell(("redis.asyncio", "valkey.asyncio", "aioredis"), _SYNC_CLIENTS):
+    CONSTRUCTORS[_qual] = RedisObject("client", is_async=True)
+    CONSTRUCTORS[_qual + ".from_url"] = RedisObject("client", is_async=True)
+for _qual in _spell(("redis", "valkey"), _CLUSTER):
+    CONSTRUCTORS[_qual] = RedisObject("client", cluster=True)
+    CONSTRUCTORS[_qual + ".from_url"] = RedisObject("client", cluster=True)
+for _qual in _spell(("redis.asyncio", "valkey.asyncio"), _CLUSTER):
+    CONSTRUCTORS[_qual] = RedisObject("client", is_async=True, cluster=True)
+    CONSTRUCTORS[_qual + ".from_url"] = RedisObject("client", is_async=True, cluster=True)
+CONSTRUCTORS.update(
+    {
+        "redis.from_url": RedisObject("client"),
+        "redis.client.from_url": RedisObject("client"),
+        "redis.utils.from_url": RedisObject("client"),
+        "valkey.from_url": RedisObject("client"),
+        "redis.asyncio.from_url": RedisObject("client", is_async=True),
+        "redis.asyncio.utils.from_url": RedisObject("client", is_async=True),
+        "valkey.asyncio.from_url": RedisObject("client", is_async=True),
+        "aioredis.from_url": RedisObject("client", is_async=True),
+        "valkey.Valkey": RedisObject("client"),
+        "valkey.Valkey.from_url": RedisObject("client"),
+        "valkey.asyncio.Valkey": RedisObject("client", is_async=True),
+        "valkey.asyncio.Valkey.from_url": RedisObject("client", is_async=True),
+        "django_redis.get_redis_connection": RedisObject("client"),
+    }
+)
+# Classes whose instances hand out clients through a method (`Sentinel(...).master_for(...)`).
+CLIENT_FACTORIES = {
+    "redis.sentinel.Sentinel": ("master_for", "slave_for"),
+    "redis.Sentinel": ("master_for", "slave_for"),
+    "redis.asyncio.sentinel.Sentinel": ("master_for", "slave_for"),
+    "redis.asyncio.Sentinel": ("master_for", "slave_for"),
+    "valkey.sentinel.Sentinel": ("master_for", "slave_for"),
+}
+# Type names accepted in annotations (`def f(r: Redis)`), besides the constructors themselves.
+ANNOTATION_ONLY = {
+    "redis.client.Pipeline": RedisObject("pipeline", transaction=None),
+    "redis.asyncio.client.Pipeline": RedisObject("pipeline", is_async=True, transaction=None),
+    "redis.lock.Lock": RedisObject("lock"),
+    "redis.asyncio.lock.Lock": RedisObject("lock", is_async=True),
+}
+
+# Methods on a client that return derived objects.
+PIPELINE_METHODS = ("pipeline",)
+LOCK_METHODS = ("lock",)
+PUBSUB_METHODS = ("pubsub",)
+SCRIPT_METHODS = ("register_script",)
+# Lock classes constructed directly: `Lock(r, "name", timeout=5)`.
+LOCK_CLASSES = {"redis.lock.Lock", "redis.asyncio.lock.Lock", "valkey.lock.Lock"}
+
+# Command families rules share. Names are redis-py method names.
+STRING_WRITES = frozenset({"set", "mset", "setnx", "getset", "msetnx", "setrange", "append"})
+EXPIRE_COMMANDS = frozenset({"expire", "pexpire", "expireat", "pexpireat"})
+INCR_COMMANDS = frozenset({"incr", "incrby", "incrbyfloat", "decr", "decrby", "hincrby",
+                           "hincrbyfloat", "zincrby"})
+COLLECTION_WRITES = frozenset({"set", "setnx", "hset", "hmset", "hsetnx", "sadd", "rpush",
+                               "lpush", "rpushx", "lpushx", "zadd", "xadd", "pfadd",
+                               "setbit", "setrange", "append", "mset", "getset", "geoadd"})
+BLOCKING_POPS = frozenset({"brpop", "blpop", "bzpopmin", "bzpopmax"})
+QUEUE_POPS = frozenset({"brpop", "blpop", "rpop", "lpop"})
+QUEUE_MOVES = frozenset({"lmove", "blmove", "rpoplpush", "brpoplpush", "lmpop", "blmpop"})
+DELETE_COMMANDS = frozenset({"delete", "unlink", "getdel"})

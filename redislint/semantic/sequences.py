@@ -1,0 +1,34 @@
+"""Questions about the order of Redis calls in one scope ("X then Y of the same key")."""
+
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Tuple
+
+from redislint.semantic.model import RedisCall
+
+
+def atomic_together(first: RedisCall, then: RedisCall) -> Optional[bool]:
+    """Whether two calls run in one transaction: True, False, or None when we cannot tell."""
+    if first.atomic is None or then.atomic is None:
+        return None
+    if first.atomic and then.atomic:
+        # Both queued on transactional pipelines: atomic when it is the same pipeline.
+        return first.receiver_text == then.receiver_text
+    return False
+
+
+def follow_ups(calls: List[RedisCall], firsts, thens) -> Iterator[Tuple[RedisCall, RedisCall]]:
+    """Each call in `firsts` paired with the next call in `thens` on the same key, when the
+    pair is certainly not atomic. A key written again in between starts a new pair."""
+    for index, first in enumerate(calls):
+        if first.command not in firsts or first.key is None:
+            continue
+        for then in calls[index + 1:]:
+            if then.key != first.key:
+                continue
+            if then.command in thens:
+                if atomic_together(first, then) is False:
+                    yield first, then
+                break
+            if then.command in firsts:
+                break

@@ -1,0 +1,1 @@
+"""redislint's rules, one module per rule. Installed as `redislint.rules`."""
