@@ -21,7 +21,9 @@ Benefits
 Drawbacks
     Handlers must be idempotent (a crash between processing and ``ack`` re-delivers). Pending
     entries are only recovered when some consumer calls ``claim_stale``. Approximate trimming
-    keeps a little more than ``maxlen``. Needs Redis 6.2 (``XAUTOCLAIM``, exclusive ranges).
+    keeps a little more than ``maxlen``. A group that vanished (stream deleted, server restarted
+    without persistence) is re-created from ``start_id``, so its entries are processed again.
+    Needs Redis 6.2 (``XAUTOCLAIM``, exclusive ranges).
 
 Keys and hash tags
     ``stream:{name}`` and its dead-letter stream ``stream:{name}:dead`` share the ``{name}`` tag:
@@ -31,7 +33,7 @@ Keys and hash tags
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Union
+from typing import Any, Callable, Mapping, NamedTuple, Union
 
 import redis
 
@@ -125,11 +127,26 @@ class StreamConsumer:
         self._backlog_after: str | None = "0-0"  # None once our old pending entries are read
         self._backlog = client.register_script(self._BACKLOG)
         self._claim_stale = client.register_script(self._CLAIM_STALE)
+        self.start_id = start_id
+        self._create_group()
+
+    def _create_group(self) -> None:
         try:
-            client.xgroup_create(self.key, group, id=start_id, mkstream=True)
+            self.client.xgroup_create(self.key, self.group, id=self.start_id, mkstream=True)
         except redis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+
+    def _with_group(self, operation: Callable[[], Any]) -> Any:
+        """Run ``operation``, re-creating the group once if the stream or group vanished
+        (deleted, or a restarted server without persistence)."""
+        try:
+            return operation()
+        except redis.ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+        self._create_group()
+        return operation()
 
     def read(self, count: int = 10, block: float | None = None) -> list[StreamEntry]:
         """Up to ``count`` entries: first this consumer's unacked ones, then new ones.
@@ -137,14 +154,18 @@ class StreamConsumer:
         ``block`` waits up to that many seconds for new entries (None: do not wait).
         """
         while self._backlog_after is not None:
-            last, claimed = self._backlog(keys=self._keys(), args=self._args(self._backlog_after, count))
+            last, claimed = self._with_group(
+                lambda: self._backlog(keys=self._keys(), args=self._args(self._backlog_after, count))
+            )
             self._backlog_after = None if last is None else text(last)
             entries = _entries(claimed)
             if entries:
                 return entries
         block_ms = None if block is None else max(1, round(block * 1000))
-        reply = self.client.xreadgroup(
-            self.group, self.consumer, {self.key: ">"}, count=count, block=block_ms
+        reply = self._with_group(
+            lambda: self.client.xreadgroup(
+                self.group, self.consumer, {self.key: ">"}, count=count, block=block_ms
+            )
         )
         streams = reply.values() if isinstance(reply, dict) else (s[1] for s in reply or [])
         return [entry for batch in streams for entry in _entries(batch)]
@@ -156,7 +177,11 @@ class StreamConsumer:
     def claim_stale(self, count: int = 100) -> list[StreamEntry]:
         """Take over entries idle longer than ``claim_idle`` (their consumer likely died)."""
         idle_ms = max(0, round(self.claim_idle * 1000))
-        return _entries(self._claim_stale(keys=self._keys(), args=self._args(idle_ms, count)))
+        return _entries(
+            self._with_group(
+                lambda: self._claim_stale(keys=self._keys(), args=self._args(idle_ms, count))
+            )
+        )
 
     def dead_letters(self, count: int = 100) -> list[StreamEntry]:
         """The oldest dead letters: the original fields plus ``_id``, ``_group``, ``_deliveries``."""
