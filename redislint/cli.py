@@ -100,7 +100,7 @@ def check(paths: Sequence[str], select, ignore, extend_select, output_format: st
     stdin = None
     if "-" in paths:
         paths = [p for p in paths if p != "-"]
-        stdin = (stdin_filename or "-", click.get_binary_stream("stdin").read())
+        stdin = (stdin_filename or "-", sys.stdin.buffer.read())
     files, missing = discover(paths, settings, force_exclude=force_exclude)
     for item in missing:
         click.echo(f"redislint: error: {item.path}: no such file or directory", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import tokenize
 import io
@@ -142,10 +143,23 @@ def _fix_info(fix: Fix, spans: Dict, empty: cst.Module) -> Optional[FixInfo]:
     return FixInfo(fix.applicability, fix.message, tuple(sorted(edits, key=lambda e: e.start)))
 
 
-def syntax_error(path: str, error: Exception) -> Finding:
-    row = getattr(error, "raw_line", None) or getattr(error, "lineno", None) or 1
-    column = (getattr(error, "raw_column", None) or 0) + 1
-    message = getattr(error, "message", None) or str(error).splitlines()[0]
+def syntax_error(path: str, error: Exception, data: Optional[bytes] = None) -> Finding:
+    """RL000 at the position Python itself reports (libcst's native parser is vaguer)."""
+    if data is not None and not isinstance(error, SyntaxError):
+        try:
+            compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as python_error:
+            error = python_error
+        except (ValueError, RecursionError, MemoryError):
+            pass
+    if isinstance(error, SyntaxError):
+        row, column = error.lineno or 1, error.offset or 1
+        message = error.msg
+    else:
+        row = getattr(error, "raw_line", None) or 1
+        column = (getattr(error, "raw_column", None) or 0) + 1
+        message = (getattr(error, "message", None) or str(error)).splitlines()[0]
+        message = message.replace("parser error: ", "")
     return Finding("RL000", "syntax-error", f"SyntaxError: {message}", path, (row, column), (row, column))
 
 
@@ -162,10 +176,8 @@ def lint_source(data: bytes, path: str, settings: Settings, rules: Sequence[Type
     """Lint one file's bytes. Never raises for the file's own content."""
     try:
         module = parse(data)
-    except cst.ParserSyntaxError as error:
-        return [syntax_error(path, error)]
-    except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError) as error:
-        return [syntax_error(path, error)]
+    except (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError) as error:
+        return [syntax_error(path, error, data)]
     try:
         facts = facts_for(module, module_name, is_package)
         reports = run_rules(module, facts, settings, rules_for_path(rules, settings, path), index)

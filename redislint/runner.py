@@ -93,7 +93,7 @@ class _Worker:
     def _lint_one(self, source: Source, module, facts, index: ProjectIndex) -> List[Finding]:
         if module is None:
             if isinstance(facts, (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError)):
-                return [syntax_error(source.path, facts)]
+                return [syntax_error(source.path, facts, source.data)]
             return [internal_error(source.path, facts)]
         try:
             rules = rules_for_path(self.rules, self.settings, source.path)

@@ -168,7 +168,7 @@ class LeakyBucket(_Limiter):
         return {0, math.floor((now + tolerance - tat) / interval), math.ceil(allow_at - now)}
     end
     redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
-               'PX', math.ceil((next_tat - now) / 1000))
+               'PX', math.max(1, math.ceil((next_tat - now) / 1000)))
     return {1, math.floor((now + tolerance - next_tat) / interval), 0}
     """
 

@@ -1,0 +1,82 @@
+"""Clients imported from another module of the linted project, and the byte pre-filter."""
+
+from __future__ import annotations
+
+import json
+
+APP = {
+    "app/__init__.py": "from .extensions import store\n",
+    "app/extensions.py": """
+        import redis
+
+        store = redis.Redis.from_url("redis://localhost")
+
+        def get_redis():
+            return store
+    """,
+    "app/views.py": """
+        from .extensions import store
+
+        def names():
+            return store.keys("user:*")
+    """,
+    "app/api.py": """
+        from app.extensions import get_redis
+
+        def names():
+            return get_redis().keys("*")
+    """,
+    "app/reexported.py": """
+        from app import store as s
+
+        def names():
+            return s.keys("*")
+    """,
+    "app/local_cache.py": """
+        store = {}
+
+        def names():
+            return store.keys()
+    """,
+    "app/uses_local.py": """
+        from .local_cache import store
+
+        def names():
+            return list(store.keys())
+    """,
+}
+
+
+def test_clients_imported_across_modules(write, cli):
+    write(APP)
+    code, out, _ = cli("--output-format", "json", "--select", "RL501", ".")
+    found = sorted((f["filename"], f["location"]["row"]) for f in json.loads(out))
+    assert found == [("app/api.py", 4), ("app/reexported.py", 4), ("app/views.py", 4)]
+    assert code == 1
+
+
+def test_cross_module_is_the_same_on_all_cores(write, cli):
+    write(APP)
+    _, one, _ = cli("--output-format", "json", "-j", "1", ".")
+    _, many, _ = cli("--output-format", "json", "-j", "2", ".")
+    assert json.loads(one) == json.loads(many)
+
+
+def test_prefilter_skips_files_that_cannot_touch_redis(write, tmp_path):
+    from redislint.config import Settings
+    from redislint.files import discover
+    from redislint.registry import select
+    from redislint.runner import lint_paths
+
+    files = dict(APP)
+    for i in range(20):
+        files[f"app/plain_{i}.py"] = "import os\n\ndef f(d):\n    return d.keys()\n"
+    write(files)
+    settings = Settings(root=tmp_path)
+    paths, _ = discover([str(tmp_path)], settings)
+    result = lint_paths(paths, settings, select(settings), jobs=1)
+    # Only the files that mention redis or a name another module exports as a client are
+    # parsed (all 7 app modules mention `store` or `get_redis`): the 20 plain files are not.
+    assert result.files == len(files)
+    assert result.parsed == len(APP)
+    assert len([f for f in result.findings if f.code == "RL501"]) == 3
