@@ -14,7 +14,7 @@ How
     invalidation is dropped instead of being written back stale. TTLs are jittered downwards so
     keys filled together do not expire together. ``WriteThrough.write`` persists first and
     caches second; ``CacheWarmer`` loads every key and stores them in one pipeline, then repeats
-    every ``refresh_every`` seconds in a background thread.
+    every ``refresh_every`` seconds in a background thread (``start``/``stop``).
 
 Benefits
     One round trip per hit; two per miss (lease, then fill). ``None`` and empty values are
@@ -37,10 +37,10 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import threading
 import time
 from typing import Any, Callable, Mapping
 
+from ._background import Background
 from ._codec import dumps, loads
 from ._scripts import DELETE_IF_EQUAL, tagged, to_ms
 
@@ -166,8 +166,10 @@ class WriteThrough:
         return self.cache.get(key, loader)
 
 
-class CacheWarmer:
+class CacheWarmer(Background):
     """Keep chosen keys loaded, refreshing them before their TTL runs out."""
+
+    thread_name = "cache-warmer"
 
     def __init__(
         self,
@@ -181,8 +183,7 @@ class CacheWarmer:
         self.cache = cache
         self.loaders = dict(loaders)
         self.refresh_every = refresh_every
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def warm(self) -> int:
         """Load every key and cache them in one round trip; return how many were warmed.
@@ -198,20 +199,6 @@ class CacheWarmer:
         if values:
             self.cache.set_many(values)
         return len(values)
-
-    def start(self) -> None:
-        """Warm now and then every ``refresh_every`` seconds in a daemon thread."""
-        if self._thread is not None:
-            raise RuntimeError("warmer already started")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="cache-warmer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import redis
 
+from ._background import Background
 from ._codec import dumps, loads, text
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,10 @@ class Publisher:
         return int(self.client.publish(channel, dumps(message)))
 
 
-class Subscriber:
+class Subscriber(Background):
     """Calls ``handler(channel, message)`` for every message, surviving dropped connections."""
 
+    thread_name = "redis-subscriber"
     max_backoff = 2.0
 
     def __init__(self, client: Any, *channels: str, handler: Callable[[str, Any], Any]) -> None:
@@ -58,22 +60,8 @@ class Subscriber:
         self.client = client
         self.channels = channels
         self.handler = handler
-        self._stop = threading.Event()
         self._subscribed = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("subscriber already started")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="redis-subscriber", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        super().__init__()
 
     def wait_subscribed(self, timeout: float | None = None) -> bool:
         """Block until the server confirmed every channel of the current connection."""

@@ -43,10 +43,11 @@ _MARKER = ""
 class SessionStore:
     """Create, read, update, rotate and destroy sessions that expire after ``ttl`` idle seconds."""
 
-    # Write the new session only if the id is unused: a collision must never hijack a session.
-    _CREATE = """
-    if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-    redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+    # ARGV[2] says whether the session must already exist: '0' for create (a collision must
+    # never hijack a session), '1' for update (never resurrect an expired or destroyed one).
+    _WRITE = """
+    if redis.call('EXISTS', KEYS[1]) ~= tonumber(ARGV[2]) then return 0 end
+    redis.call('HSET', KEYS[1], unpack(ARGV, 3))
     redis.call('PEXPIRE', KEYS[1], ARGV[1])
     return 1
     """
@@ -56,13 +57,6 @@ class SessionStore:
     local fields = redis.call('HGETALL', KEYS[1])
     if #fields > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
     return fields
-    """
-
-    _UPDATE = """
-    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-    redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-    redis.call('PEXPIRE', KEYS[1], ARGV[1])
-    return 1
     """
 
     # Read and delete in one step, so the old id is dead the moment its data is copied.
@@ -76,9 +70,8 @@ class SessionStore:
         self.client = client
         self.ttl = ttl
         self.prefix = prefix
-        self._create = client.register_script(self._CREATE)
+        self._write = client.register_script(self._WRITE)
         self._get = client.register_script(self._GET)
-        self._update = client.register_script(self._UPDATE)
         self._take = client.register_script(self._TAKE)
 
     def create(self, data: Mapping[str, Any]) -> str:
@@ -88,7 +81,8 @@ class SessionStore:
         fields = self._encode(data)
         while True:
             sid = self.new_id()
-            if self._create(keys=[self._key(sid)], args=[to_ms(self.ttl), _MARKER, "1", *fields]):
+            args = [to_ms(self.ttl), 0, _MARKER, "1", *fields]
+            if self._write(keys=[self._key(sid)], args=args):
                 return sid
 
     def get(self, sid: str) -> dict[str, Any] | None:
@@ -99,8 +93,8 @@ class SessionStore:
         """Set some attributes; False (and nothing written) if the session is gone."""
         if not fields:
             return self.get(sid) is not None
-        args = [to_ms(self.ttl), *self._encode(fields)]
-        return bool(self._update(keys=[self._key(sid)], args=args))
+        args = [to_ms(self.ttl), 1, *self._encode(fields)]
+        return bool(self._write(keys=[self._key(sid)], args=args))
 
     def destroy(self, sid: str) -> None:
         self.client.delete(self._key(sid))
