@@ -59,6 +59,11 @@ REDIS_CLIENTS = {
     "property": "import redis\nclass A:\n    @property\n    def r(self):\n        return redis.Redis()\n    def go(self):\n        self.r.set('k', 1)",
     "inherited": "import redis\nclass B:\n    def __init__(self):\n        self.r = redis.Redis()\nclass A(B):\n    def go(self):\n        self.r.set('k', 1)",
     "or default": "import redis\ndef f(c=None):\n    r = c or redis.Redis()\n    r.set('k', 1)",
+    "class attr constructor": "from redis import Redis\nclass S:\n    redis_client = Redis\n    def __init__(self):\n        self.conn = self.redis_client(host='h')\n    def go(self):\n        self.conn.set('k', 1)",
+    "module constructor alias": "import redis\nClient = redis.StrictRedis\nr = Client()\nr.set('k', 1)",
+    "typing cast": "import typing\nimport redis\ndef f(x):\n    r = typing.cast(redis.Redis, x)\n    r.set('k', 1)",
+    "redis subclass self": "import redis\nclass Database(redis.Redis):\n    def go(self):\n        self.set('k', 1)",
+    "redis subclass instance": "from redis import Redis\nclass Database(Redis):\n    pass\ndb = Database()\ndb.set('k', 1)",
     "try import": "try:\n    import redis\nexcept ImportError:\n    redis = None\nr = redis.Redis()\nr.set('k', 1)",
 }
 
@@ -77,6 +82,7 @@ NOT_REDIS = {
     "shadowing local": "import redis\nr = redis.Redis()\ndef f():\n    r = {}\n    r.set('k', 1)",
     "loop variable": "import redis\nr = redis.Redis()\nfor r in []:\n    r.set('k', 1)",
     "unrelated redis-named var": "redis_config = {}\nredis_config.set('k', 1)",
+    "reassigned in a sibling branch": "import redis\ndef f(cluster, url):\n    if url:\n        cluster = redis.from_url(url)\n    else:\n        cluster.set('k', 1)",
     "pool": "import redis\np = redis.ConnectionPool()\np.set('k', 1)",
 }
 

@@ -69,6 +69,20 @@ class Inferer:
                 return RedisObject("client")
         return None
 
+    def subclass_of_client(self, cls: ClassFacts, depth: int = 0) -> Optional[RedisObject]:
+        """`class Database(redis.Redis)`: instances, and `self` inside, are clients."""
+        for base in cls.bases:
+            qual = self.facts.imports.qualify(base)
+            made = redispy.CONSTRUCTORS.get(qual) if qual is not None else None
+            if made is not None and made.role == "client" and not qual.endswith("from_url"):
+                return made
+            parent = self.facts.classes.get(base)
+            if parent is not None and parent is not cls and depth < 5:
+                found = self.subclass_of_client(parent, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
     def qualify(self, expr: cst.BaseExpression) -> Optional[str]:
         name = dotted(expr)
         if name is None:
@@ -159,6 +173,15 @@ class Inferer:
         self._memo[key] = found
         return found
 
+    def _constructor_alias(self, values, call: cst.Call) -> Optional[RedisObject]:
+        """`client_class = redis.Redis` ... `client_class(...)` (also as a class attribute)."""
+        for value in values:
+            qual = self.qualify(value)
+            made = redispy.CONSTRUCTORS.get(qual) if qual is not None else None
+            if made is not None:
+                return _with_options(made, call)
+        return None
+
     def _external(self, qual: str, call: bool) -> Optional[RedisObject]:
         if qual in self.client_paths:
             return RedisObject("client")
@@ -225,11 +248,20 @@ class Inferer:
                 return _FACTORY
             if qual in redispy.LOCK_CLASSES:
                 return RedisObject("lock", is_async="asyncio" in qual, origin=call)
+        if qual is not None and qual.split(".")[-1] == "cast" and qual.startswith("typing") and call.args:
+            return self.annotation(call.args[0].value)
         if isinstance(func, cst.Name):
             name = func.value
             local = lookup(name)
             if local is not None:
                 return None
+            made = self._constructor_alias(self.facts.assigns.get(name, ()), call)
+            if made is not None:
+                return made
+            subclass = self.facts.classes.get(name)
+            if subclass is not None:
+                made = self.subclass_of_client(subclass)
+                return _with_options(made, call) if made is not None else None
             defined = self.facts.functions.get(name)
             if defined is not None:
                 return self.function_returns(defined, None)
@@ -245,6 +277,10 @@ class Inferer:
             defined = cls.methods.get(method)
             if defined is not None:
                 return self.function_returns(defined, cls)
+            values = [value for value, _, _ in cls.attrs.get(method, ()) if value is not None]
+            made = self._constructor_alias(values, call)
+            if made is not None:
+                return made
         if qual is not None and lookup(qual.split(".")[0]) is None and "." in qual:
             found = self._external(qual, call=True)
             if found is not None:

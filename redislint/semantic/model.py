@@ -23,6 +23,7 @@ from redislint.semantic.redispy import RedisObject
 _LOOPS = (cst.For, cst.While)
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _FUNCTIONS = (cst.FunctionDef, cst.Lambda)
+_BRANCHING = (cst.If, cst.Try, cst.TryStar, cst.Match, cst.FunctionDef, cst.Lambda)
 
 
 @dataclass
@@ -34,6 +35,9 @@ class Scope:
     cls: Optional[ClassFacts] = None
     self_name: Optional[str] = None
     bindings: Dict[str, object] = field(default_factory=dict)
+    # Rebinding history for names bound more than once: (block, branching statement, value).
+    history: Dict[str, List[tuple]] = field(default_factory=dict)
+    ancestors: List[cst.CSTNode] = field(default_factory=list, repr=False)
     keys: Dict[str, Key] = field(default_factory=dict)
     calls: List["RedisCall"] = field(default_factory=list)
     transactions: Set[str] = field(default_factory=set)
@@ -44,11 +48,35 @@ class Scope:
         first = True
         while scope is not None:
             if scope.kind != "class" or first:
+                if name in scope.history:
+                    return scope._visible(name)
                 if name in scope.bindings:
                     return scope.bindings[name]
             first = False
             scope = scope.parent
         return None
+
+    def bind(self, name: str, value: object) -> None:
+        """Bind `name`; a rebinding in one branch must not leak into a sibling branch
+        (`if url: c = Redis.from_url(url) else: c.split(",")` keeps `c` a string there)."""
+        if name in self.bindings:
+            entries = self.history.setdefault(name, [(None, None, self.bindings[name])])
+            block = owner = None
+            for node in reversed(self.ancestors):
+                if block is None and isinstance(node, cst.BaseSuite):
+                    block = node
+                if isinstance(node, _BRANCHING):
+                    owner = node
+                    break
+            entries.append((block, owner, value))
+        self.bindings[name] = value
+
+    def _visible(self, name: str) -> object:
+        current = set(map(id, self.ancestors))
+        for block, owner, value in reversed(self.history[name]):
+            if block is None or id(block) in current or owner is None or id(owner) not in current:
+                return value
+        return self.bindings[name]
 
     def key_lookup(self, name: str) -> Optional[Key]:
         scope: Optional[Scope] = self
@@ -156,6 +184,18 @@ def innermost_loop(ancestors: Sequence[cst.CSTNode], node: cst.CSTNode) -> Optio
     return None
 
 
+def _chain_root(receiver: cst.BaseExpression,
+                infer: Callable[[cst.BaseExpression], Optional[RedisObject]]) -> cst.BaseExpression:
+    """The pipeline a chained call is queued on: `pipe` for `pipe.set(k, v).expire(k, 5)`, so
+    every command of one chain has the same `receiver_text`."""
+    while isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute):
+        inner = infer(receiver.func.value)
+        if inner is None or inner.role != "pipeline":
+            break
+        receiver = receiver.func.value
+    return receiver
+
+
 class SemanticModel:
     """Tracks context during the traversal and answers rules' questions about it."""
 
@@ -164,12 +204,14 @@ class SemanticModel:
         self.facts = facts
         self.inferer = inferer
         self.ancestors: List[cst.CSTNode] = []
-        self.scope = Scope(module, "module", None)
+        self.scope = Scope(module, "module", None, ancestors=self.ancestors)
         self.module_scope = self.scope
         self.redis_calls: List[RedisCall] = []
         self.on_call: List[Callable[[RedisCall], None]] = []
         self.on_scope_exit: List[Callable[[Scope], None]] = []
         self._class_stack: List[Optional[ClassFacts]] = []
+        # Redis calls whose arguments or chained receiver are still being walked.
+        self._open_calls: List[RedisCall] = []
 
     # -- questions rules ask --------------------------------------------------------------
     def infer(self, expr: cst.BaseExpression) -> Optional[RedisObject]:
@@ -233,7 +275,7 @@ class SemanticModel:
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         facts = self.facts.classes.get(node.name.value) if self.scope.kind == "module" else None
         self._class_stack.append(facts)
-        self.scope = Scope(node, "class", self.scope, cls=facts)
+        self.scope = Scope(node, "class", self.scope, cls=facts, ancestors=self.ancestors)
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
         self._class_stack.pop()
@@ -241,7 +283,8 @@ class SemanticModel:
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         enclosing = self.scope
-        scope = Scope(node, "function", enclosing, is_async=node.asynchronous is not None)
+        scope = Scope(node, "function", enclosing, is_async=node.asynchronous is not None,
+                      ancestors=self.ancestors)
         if enclosing.kind == "class":
             scope.cls = enclosing.cls
             params = (*node.params.posonly_params, *node.params.params)
@@ -252,7 +295,7 @@ class SemanticModel:
         self.scope = scope
         self._bind_params(node.params)
         if scope.self_name:
-            scope.bindings[scope.self_name] = SHADOW
+            scope.bindings[scope.self_name] = self._self_value(scope)
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._exit(self.scope)
@@ -260,7 +303,8 @@ class SemanticModel:
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
         enclosing = self.scope
-        self.scope = Scope(node, "lambda", enclosing, cls=enclosing.cls, self_name=enclosing.self_name)
+        self.scope = Scope(node, "lambda", enclosing, cls=enclosing.cls, self_name=enclosing.self_name,
+                           ancestors=self.ancestors)
         self._bind_params(node.params)
 
     def leave_Lambda(self, node: cst.Lambda) -> None:
@@ -275,7 +319,7 @@ class SemanticModel:
         if isinstance(node.target, cst.Name):
             found = self.inferer.annotation(node.annotation.annotation)
             if found is not None:
-                self.scope.bindings[node.target.value] = found
+                self.scope.bind(node.target.value, found)
                 return
         if node.value is not None:
             self._bind(node.target, node.value)
@@ -303,7 +347,7 @@ class SemanticModel:
         if receiver is None or receiver.role == "factory":
             return
         command = func.attr.value.lower()
-        receiver_text = source(func.value)
+        receiver_text = source(_chain_root(func.value, self.infer))
         scope = self._function_scope()
         if command == "multi" and receiver.role == "pipeline":
             scope.transactions.add(receiver_text)
@@ -316,12 +360,29 @@ class SemanticModel:
                           if a.keyword is not None and a.keyword.value in ("name", "key")), None)
         call = RedisCall(node, command, receiver, receiver_text, scope, tuple(self.ancestors),
                          self.key(first), atomic)
-        scope.calls.append(call)
+        self._record(scope, call)
         self.redis_calls.append(call)
         for handler in self.on_call:
             handler(call)
 
+    def leave_Call(self, node: cst.Call) -> None:
+        if self._open_calls and self._open_calls[-1].node is node:
+            self._open_calls.pop()
+
     # -- internals ------------------------------------------------------------------------
+    def _record(self, scope: Scope, call: RedisCall) -> None:
+        """Add `call` to `scope.calls` in execution order: a call met while an enclosing Redis
+        call of the same scope is still open (an argument, or the receiver of a chain such as
+        `pipe.set(k, v).expire(k, 5)`) runs before it, so it goes in front of it."""
+        calls = scope.calls
+        position = len(calls)
+        for open_call in reversed(self._open_calls):
+            if open_call.scope is scope:
+                position = next(i for i in range(len(calls) - 1, -1, -1) if calls[i] is open_call)
+                break
+        calls.insert(position, call)
+        self._open_calls.append(call)
+
     def _function_scope(self) -> Scope:
         scope = self.scope
         while scope.kind == "class" and scope.parent is not None:
@@ -334,14 +395,23 @@ class SemanticModel:
     def _self_name(self) -> Optional[str]:
         return self.scope.self_name
 
+    def _self_value(self, scope: Scope) -> object:
+        """`self` in a method of a `redis.Redis` subclass is itself a client."""
+        cls = scope.cls
+        if cls is not None:
+            found = self.inferer.subclass_of_client(cls)
+            if found is not None:
+                return found
+        return SHADOW
+
     def _bind_params(self, params: cst.Parameters) -> None:
         every = (*params.posonly_params, *params.params, *params.kwonly_params)
         for param in every:
             annotation = param.annotation.annotation if param.annotation else None
-            self.scope.bindings[param.name.value] = self.inferer.annotation(annotation) or SHADOW
+            self.scope.bind(param.name.value, self.inferer.annotation(annotation) or SHADOW)
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
-                self.scope.bindings[star.name.value] = SHADOW
+                self.scope.bind(star.name.value, SHADOW)
 
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
@@ -349,7 +419,7 @@ class SemanticModel:
             found = self.infer(value)
             if self.scope.kind in ("function", "lambda"):
                 # Module and class names come from the facts pre-pass, flow-insensitively.
-                self.scope.bindings[name] = found if found is not None else SHADOW
+                self.scope.bind(name, found if found is not None else SHADOW)
             key = self.key(value) if found is None else None
             if key is not None and key.template.replace("{}", ""):
                 self.scope.keys[name] = key
@@ -360,7 +430,7 @@ class SemanticModel:
 
     def _shadow(self, target: cst.CSTNode) -> None:
         if isinstance(target, cst.Name):
-            self.scope.bindings[target.value] = SHADOW
+            self.scope.bind(target.value, SHADOW)
             self.scope.keys.pop(target.value, None)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:

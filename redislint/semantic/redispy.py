@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
+
+if TYPE_CHECKING:
+    from redislint.semantic.model import RedisCall
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,39 @@ BLOCKING_POPS = frozenset({"brpop", "blpop", "bzpopmin", "bzpopmax"})
 QUEUE_POPS = frozenset({"brpop", "blpop", "rpop", "lpop"})
 QUEUE_MOVES = frozenset({"lmove", "blmove", "rpoplpush", "brpoplpush", "lmpop", "blmpop"})
 DELETE_COMMANDS = frozenset({"delete", "unlink", "getdel"})
+# Every write that can create a key, and so leave it without a TTL.
+KEY_WRITES = COLLECTION_WRITES | STRING_WRITES | INCR_COMMANDS
+
+# redis-py's `set(name, value, ex, px, nx, xx, keepttl, get, exat, pxat)`, in positional order.
+SET_PARAMS = ("name", "value", "ex", "px", "nx", "xx", "keepttl", "get", "exat", "pxat")
+TTL_OPTIONS = ("ex", "px", "exat", "pxat")
+
+
+def set_option(call: "RedisCall", name: str) -> Optional[cst.BaseExpression]:
+    """The expression a `set()` call passes for option `name` (by keyword or position), or None
+    when it is absent or spelt as a literal `None`/`False` (redis-py's "off")."""
+    value = call.arg(SET_PARAMS.index(name), name)
+    if isinstance(value, cst.Name) and value.value in ("None", "False"):
+        return None
+    return value
+
+
+def write_ttl(call: "RedisCall") -> Optional[bool]:
+    """Whether this write gives its key an expiry as it writes it: True for SETEX/PSETEX and SET
+    with `ex`/`px`/`exat`/`pxat`/`keepttl`, False when the command cannot or does not, None when
+    `*args`/`**kwargs` hide the options."""
+    if call.command in ("setex", "psetex"):
+        return True
+    if call.command != "set":
+        return False
+    if call.has_star_args:
+        return None
+    return any(set_option(call, name) is not None for name in TTL_OPTIONS + ("keepttl",))
+
+
+def is_set_if_absent(call: "RedisCall") -> bool:
+    """SETNX, or `set(k, v, nx=True)` without an expiry: a key created with no TTL, once."""
+    if call.command == "setnx":
+        return not call.has_star_args
+    return (call.command == "set" and write_ttl(call) is False
+            and set_option(call, "nx") is not None)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
+from redislint.semantic.keys import Key
 from redislint.semantic.model import RedisCall
+from redislint.semantic.redispy import EXPIRE_COMMANDS
 
 
 def atomic_together(first: RedisCall, then: RedisCall) -> Optional[bool]:
@@ -32,3 +34,15 @@ def follow_ups(calls: List[RedisCall], firsts, thens) -> Iterator[Tuple[RedisCal
                 break
             if then.command in firsts:
                 break
+
+
+def expired_after(calls: List[RedisCall], index: int,
+                  keys: Optional[Sequence[Optional[Key]]] = None) -> bool:
+    """Whether an EXPIRE* of the key(s) that `calls[index]` writes follows it in `calls`,
+    atomically or not (rules about atomicity judge that themselves). `keys` defaults to the
+    call's own key; a None among them is a key we cannot name, which any EXPIRE may cover."""
+    wanted = [calls[index].key] if keys is None else list(keys)
+    expired = {then.key for then in calls[index + 1:] if then.command in EXPIRE_COMMANDS}
+    if not expired:
+        return False
+    return all(key is None or key in expired for key in wanted)
