@@ -36,13 +36,20 @@ def follow_ups(calls: List[RedisCall], firsts, thens) -> Iterator[Tuple[RedisCal
                 break
 
 
-def expired_after(calls: List[RedisCall], index: int,
-                  keys: Optional[Sequence[Optional[Key]]] = None) -> bool:
-    """Whether an EXPIRE* of the key(s) that `calls[index]` writes follows it in `calls`,
-    atomically or not (rules about atomicity judge that themselves). `keys` defaults to the
-    call's own key; a None among them is a key we cannot name, which any EXPIRE may cover."""
-    wanted = [calls[index].key] if keys is None else list(keys)
-    expired = {then.key for then in calls[index + 1:] if then.command in EXPIRE_COMMANDS}
-    if not expired:
-        return False
-    return all(key is None or key in expired for key in wanted)
+def calls_after(call: RedisCall) -> List[RedisCall]:
+    """The calls of `call`'s scope that come after it, in execution order."""
+    calls = call.scope.calls
+    for index, other in enumerate(calls):
+        if other is call:
+            return calls[index + 1:]
+    return []
+
+
+def expired_after(call: RedisCall, keys: Optional[Sequence[Optional[Key]]] = None) -> bool:
+    """An EXPIRE* of `call`'s key follows it in the same scope (atomically or not: rules about
+    atomicity judge that themselves). `keys` replaces the call's own key for writes of several
+    keys (MSET); a None among them is a key we cannot name, which any later EXPIRE may cover."""
+    expired = {c.key for c in calls_after(call) if c.command in EXPIRE_COMMANDS}
+    if keys is None:
+        return call.key is not None and call.key in expired
+    return bool(expired) and all(key is None or key in expired for key in keys)
