@@ -15,7 +15,9 @@ from redislint.config import ConfigError, Settings, load, _version
 from redislint.files import discover
 from redislint.linter import Finding
 from redislint import output, registry
-from redislint.runner import lint_paths
+from redislint.cache import Cache
+from redislint.fixes import write_atomically
+from redislint.runner import FixMode, lint_paths
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -72,11 +74,22 @@ def main() -> None:
 @click.option("--stdin-filename", help="The name to report for code read from `-`.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes (default: all cores).")
+@click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, apply unsafe fixes too.")
+@click.option("--diff", is_flag=True, help="Print the diff --fix would apply; write nothing.")
+@click.option("--show-fixes", is_flag=True, help="List the findings that were fixed.")
+@click.option("--exit-non-zero-on-fix", is_flag=True,
+              help="Exit 1 when a fix changed a file, even if nothing remains.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the cache lives (default: .redislint_cache beside the config).")
 @click.version_option(__version__, "--version", prog_name="redislint")
 def check(paths: Sequence[str], select, ignore, extend_select, output_format: str,
           config_file: Optional[Path], exclude, extend_exclude, force_exclude: bool,
           exit_zero: bool, statistics: bool, quiet: bool, target_redis_version: Optional[str],
-          stdin_filename: Optional[str], jobs: int) -> None:
+          stdin_filename: Optional[str], jobs: int, fix: bool, unsafe_fixes: bool, diff: bool,
+          show_fixes: bool, exit_non_zero_on_fix: bool, no_cache: bool,
+          cache_dir: Optional[Path]) -> None:
     """Lint PATHS (files or folders, default `.`); `-` reads standard input."""
     paths = list(paths) or ["."]
     try:
@@ -104,13 +117,79 @@ def check(paths: Sequence[str], select, ignore, extend_select, output_format: st
     files, missing = discover(paths, settings, force_exclude=force_exclude)
     for item in missing:
         click.echo(f"redislint: error: {item.path}: no such file or directory", err=True)
-    result = lint_paths(files, settings, rules, jobs=jobs, stdin=stdin)
+    cache = None
+    if not no_cache:
+        cache = Cache(cache_dir or Path(os.environ.get("REDISLINT_CACHE_DIR") or settings.root / ".redislint_cache"))
+    mode = FixMode(unsafe=unsafe_fixes) if (fix or diff) else None
+    result = lint_paths(files, settings, rules, jobs=jobs, stdin=stdin, cache=cache, fix=mode)
+    changed = [r for r in result.results if r.new_data is not None]
+    failed_writes = _apply(changed, diff, stdin)
+    for file_result in result.results:
+        for note in file_result.notes:
+            click.echo(f"redislint: warning: {file_result.path}: {note}", err=True)
     findings = result.findings
-    _print(findings, output_format, statistics, quiet, stdin)
-    if missing or any(f.code == "RL999" for f in findings):
+    if stdin is not None and fix and not diff:
+        # `redislint --fix -` prints the fixed code; findings go to stderr.
+        data = next((r.new_data for r in changed if r.path == stdin[0]), None)
+        click.get_binary_stream("stdout").write(data if data is not None else stdin[1])
+        with _to_stderr():
+            _print(findings, output_format, statistics, quiet, stdin, settings, rules, result)
+    elif not diff:
+        if show_fixes:
+            _print_fixed(result)
+        _print(findings, output_format, statistics, quiet, stdin, settings, rules, result)
+    if missing or failed_writes or any(f.code == "RL999" for f in findings):
         raise click.exceptions.Exit(EXIT_ERROR)
+    if diff:
+        raise click.exceptions.Exit(EXIT_FINDINGS if changed else EXIT_CLEAN)
+    if exit_non_zero_on_fix and changed:
+        raise click.exceptions.Exit(EXIT_FINDINGS)
     if findings and not exit_zero:
         raise click.exceptions.Exit(EXIT_FINDINGS)
+
+
+def _apply(changed, diff: bool, stdin) -> int:
+    """Write fixed files atomically, or print their diff. Returns how many writes failed."""
+    import difflib
+
+    failures = 0
+    for file_result in changed:
+        if diff:
+            before = file_result.original.decode("utf-8", "replace").splitlines(keepends=True)
+            after = file_result.new_data.decode("utf-8", "replace").splitlines(keepends=True)
+            click.echo("".join(difflib.unified_diff(before, after, file_result.path, file_result.path)),
+                       nl=False)
+            continue
+        if stdin is not None and file_result.path == stdin[0]:
+            continue
+        try:
+            write_atomically(Path(file_result.path), file_result.new_data)
+        except OSError as error:
+            failures += 1
+            click.echo(f"redislint: error: {file_result.path}: cannot write the fix "
+                       f"({error.strerror or error}); the file is unchanged", err=True)
+    return failures
+
+
+class _to_stderr:
+    def __enter__(self):
+        self._stdout = sys.stdout
+        sys.stdout = sys.stderr
+
+    def __exit__(self, *exc):
+        sys.stdout = self._stdout
+
+
+def _print_fixed(result) -> None:
+    fixed = [f for r in result.results for f in r.fixed]
+    if not fixed:
+        return
+    click.echo(f"Fixed {len(fixed)} error{'s' if len(fixed) != 1 else ''}:")
+    for path in sorted({f.path for f in fixed}):
+        click.echo(f"- {path}:")
+        for f in (x for x in fixed if x.path == path):
+            click.echo(f"    {f.start[0]} x {f.code} ({f.name})")
+    click.echo()
 
 
 def _with(settings: Settings, **changes) -> Settings:
@@ -119,14 +198,26 @@ def _with(settings: Settings, **changes) -> Settings:
     return replace(settings, **changes)
 
 
-def _print(findings: List[Finding], fmt: str, statistics: bool, quiet: bool, stdin) -> None:
+def _print(findings: List[Finding], fmt: str, statistics: bool, quiet: bool, stdin,
+           settings: Settings, rules, result) -> None:
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     if statistics:
         if findings:
             click.echo(output.statistics(findings))
         return
-    if fmt == "json":
-        click.echo(output.render_json(findings))
+    machine = {
+        "json": lambda: output.render_json(findings),
+        "json-lines": lambda: output.render_json_lines(findings),
+        "github": lambda: output.render_github(findings),
+        "gitlab": lambda: output.render_gitlab(findings),
+        "junit": lambda: output.render_junit(findings),
+        "sarif": lambda: output.render_sarif(findings, list(rules) + registry.engine_descriptors(),
+                                             __version__),
+    }
+    if fmt in machine:
+        text = machine[fmt]()
+        if text:
+            click.echo(text)
         return
     if fmt == "concise":
         text = output.render_concise(findings, color)
@@ -138,7 +229,9 @@ def _print(findings: List[Finding], fmt: str, statistics: bool, quiet: bool, std
             click.echo()
     if not quiet:
         fixable = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "safe")
-        click.echo(output.summary_line(len(findings), fixable))
+        unsafe = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "unsafe")
+        fixed = sum(len(r.fixed) for r in result.results)
+        click.echo(output.summary_line(len(findings), fixable, unsafe, fixed))
 
 
 def _source_lines(findings: List[Finding], stdin) -> Dict[str, List[str]]:

@@ -105,7 +105,9 @@ def run_rules(module: cst.Module, facts: ModuleFacts, settings: Settings,
     return [report for instance in instances for report in instance.reports]
 
 
-def to_findings(module: cst.Module, reports: List[Report], path: str, text: Optional[str]) -> List[Finding]:
+def to_findings(module: cst.Module, reports: List[Report], path: str, text: Optional[str]
+                ) -> List[Optional[Finding]]:
+    """One entry per report, in order: its Finding, or None when a comment suppresses it."""
     if not reports:
         return []
     nodes = {r.node for r in reports} | {r.end_node for r in reports}
@@ -115,22 +117,30 @@ def to_findings(module: cst.Module, reports: List[Report], path: str, text: Opti
     spans = locate(module, nodes)
     rows = suppressions(text) if text is not None else {}
     empty = cst.Module(body=[])
-    findings = []
+    findings: List[Optional[Finding]] = []
     seen = set()
     for report in reports:
         start = spans.get(report.node, ((1, 1), (1, 1)))[0]
         end = spans.get(report.end_node, ((1, 1), (1, 1)))[1]
         code = report.rule.code
-        if rows and is_suppressed(rows, code, start[0], end[0]):
+        if (rows and is_suppressed(rows, code, start[0], end[0])) or (code, start, end) in seen:
+            findings.append(None)
             continue
-        fix = None
-        if report.fix is not None:
-            fix = _fix_info(report.fix, spans, empty)
-        finding = Finding(code, report.rule.name, report.message, path, start, end, fix)
-        if (code, start, end) not in seen:
-            seen.add((code, start, end))
-            findings.append(finding)
+        seen.add((code, start, end))
+        fix = _fix_info(report.fix, spans, empty) if report.fix is not None else None
+        findings.append(Finding(code, report.rule.name, report.message, path, start, end, fix))
     return findings
+
+
+def lint_module(module: cst.Module, path: str, settings: Settings, rules: Sequence[Type[Rule]],
+                index: Optional[ProjectIndex], module_name: str = "", is_package: bool = False,
+                facts: Optional[ModuleFacts] = None) -> Tuple[List[Report], List[Optional[Finding]]]:
+    """Rule reports for a parsed module and, aligned with them, their findings."""
+    if facts is None:
+        facts = facts_for(module, module_name, is_package)
+    reports = run_rules(module, facts, settings, rules_for_path(rules, settings, path), index)
+    text = module.code if reports else None
+    return reports, to_findings(module, reports, path, text)
 
 
 def _fix_info(fix: Fix, spans: Dict, empty: cst.Module) -> Optional[FixInfo]:
@@ -179,9 +189,8 @@ def lint_source(data: bytes, path: str, settings: Settings, rules: Sequence[Type
     except (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError) as error:
         return [syntax_error(path, error, data)]
     try:
-        facts = facts_for(module, module_name, is_package)
-        reports = run_rules(module, facts, settings, rules_for_path(rules, settings, path), index)
-        return to_findings(module, reports, path, decode(data) if reports else None)
+        _, findings = lint_module(module, path, settings, rules, index, module_name, is_package)
+        return [f for f in findings if f is not None]
     except RecursionError as error:
         return [internal_error(path, error)]
     except Exception as error:  # noqa: BLE001 - one odd file must not hide the others

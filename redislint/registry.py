@@ -16,6 +16,7 @@ from redislint.rule import Rule
 # Diagnostics of the engine itself: not rules, but codes users see and can select.
 ENGINE_CODES = {
     "RL000": ("syntax-error", "The file could not be parsed."),
+    "RL001": ("io-error", "The file could not be read."),
     "RL999": ("internal-error", "redislint failed on this file; please report it."),
 }
 
@@ -96,3 +97,23 @@ def select(settings: Settings, extra_ignores: Sequence[str] = ()) -> List[Type[R
         if on:
             chosen.append(rule)
     return chosen
+
+
+class _EngineCode:
+    """Engine diagnostics described like rules, for output formats that list rules (SARIF)."""
+
+    default_enabled = True
+    fix_safety = None
+
+    def __init__(self, code: str, name: str, text: str) -> None:
+        self.code, self.name, self.message, self._text = code, name, text, text
+
+    def summary(self) -> str:
+        return self._text
+
+    def docs(self) -> str:
+        return self._text
+
+
+def engine_descriptors() -> list:
+    return [_EngineCode(code, name, text) for code, (name, text) in ENGINE_CODES.items()]

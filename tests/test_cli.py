@@ -242,8 +242,8 @@ def test_folder_named_like_a_subcommand(write, cli):
 def test_parallel_and_serial_agree(write, cli):
     files = {f"m{i}.py": (KEYS if i % 2 else INCR) for i in range(24)}
     write(files)
-    _, serial, _ = cli("--output-format", "json", "-j", "1", ".")
-    _, parallel, _ = cli("--output-format", "json", "-j", "2", ".")
+    _, serial, _ = cli("--output-format", "json", "--no-cache", "-j", "1", ".")
+    _, parallel, _ = cli("--output-format", "json", "--no-cache", "-j", "2", ".")
     assert json.loads(serial) == json.loads(parallel) and len(json.loads(serial)) == 24
 
 

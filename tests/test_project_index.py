@@ -57,8 +57,8 @@ def test_clients_imported_across_modules(write, cli):
 
 def test_cross_module_is_the_same_on_all_cores(write, cli):
     write(APP)
-    _, one, _ = cli("--output-format", "json", "-j", "1", ".")
-    _, many, _ = cli("--output-format", "json", "-j", "2", ".")
+    _, one, _ = cli("--output-format", "json", "--no-cache", "-j", "1", ".")
+    _, many, _ = cli("--output-format", "json", "--no-cache", "-j", "2", ".")
     assert json.loads(one) == json.loads(many)
 
 

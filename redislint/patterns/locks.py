@@ -55,10 +55,14 @@ class LockNotAcquiredError(LockError):
 class Lock:
     """A mutex named ``name`` that expires ``timeout`` seconds after acquisition."""
 
-    # The fence only moves when the lock was really taken, in the same atomic step.
+    # The fence only moves when the lock was really taken, in the same atomic step. An attempt
+    # that finds its own token already there (a retry after a lost reply) gets the same fence.
     _ACQUIRE = """
     if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
         return redis.call('INCR', KEYS[2])
+    end
+    if redis.call('GET', KEYS[1]) == ARGV[1] then
+        return tonumber(redis.call('GET', KEYS[2]))
     end
     return false
     """

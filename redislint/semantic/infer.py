@@ -307,7 +307,7 @@ def derived(receiver: RedisObject, method: str, call: cst.Call) -> Optional[Redi
                 transaction = not receiver.cluster
             return receiver.derive("pipeline", transaction=transaction)
         if method in redispy.LOCK_METHODS:
-            return receiver.derive("lock")
+            return receiver.derive("lock", origin=call)
         if method in redispy.PUBSUB_METHODS:
             return receiver.derive("pubsub")
         if method in redispy.SCRIPT_METHODS:

@@ -253,13 +253,20 @@ class SemanticModel:
         return None
 
     def held_locks(self) -> List[Tuple[cst.With, RedisObject, cst.BaseExpression]]:
-        """`with` statements around the current node whose context manager is a Redis lock."""
+        """`with` statements around the current node whose context manager is a Redis lock.
+
+        A lock is held in its `with` body and in the items after its own, not while its own
+        item (`r.lock(...)` itself) is evaluated."""
         held = []
-        for node in self.ancestors:
+        chain = self.ancestors
+        for index, node in enumerate(chain):
             if isinstance(node, _FUNCTIONS):
                 held = []
             if isinstance(node, cst.With):
+                child = chain[index + 1] if index + 1 < len(chain) else None
                 for item in node.items:
+                    if item is child:
+                        break
                     found = self.infer(item.item)
                     if found is not None and found.role == "lock":
                         held.append((node, found, item.item))

@@ -44,6 +44,32 @@ def string_value(expr: cst.BaseExpression) -> Optional[str]:
     return None
 
 
+def number_value(expr: cst.BaseExpression) -> Optional[float]:
+    """The value of a literal number: `10`, `2.5`, `-1`, `1_000`, `(5)`, or literal arithmetic
+    such as `60 * 5` and `30 / 2`; None for anything else (a name, a call, a division by 0)."""
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return float(expr.evaluated_value)
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
+        inner = number_value(expr.expression)
+        if inner is None:
+            return None
+        return -inner if isinstance(expr.operator, cst.Minus) else inner
+    if isinstance(expr, cst.BinaryOperation):
+        left, right = number_value(expr.left), number_value(expr.right)
+        if left is None or right is None:
+            return None
+        op = expr.operator
+        if isinstance(op, cst.Add):
+            return left + right
+        if isinstance(op, cst.Subtract):
+            return left - right
+        if isinstance(op, cst.Multiply):
+            return left * right
+        if isinstance(op, (cst.Divide, cst.FloorDivide)) and right:
+            return left / right if isinstance(op, cst.Divide) else float(left // right)
+    return None
+
+
 def resolve_relative(module: str, is_package: bool, level: int, target: str) -> str:
     """`from ..x import y` seen in `module` -> the absolute module it names."""
     parts = module.split(".") if module else []

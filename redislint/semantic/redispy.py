@@ -27,7 +27,9 @@ class RedisObject:
     origin: Optional[cst.CSTNode] = field(default=None, compare=False, hash=False, repr=False)
 
     def derive(self, role: str, **changes: object) -> "RedisObject":
-        return replace(self, role=role, origin=None, **changes)
+        """The object `role` made from this one; `origin=` may name the call that made it."""
+        changes.setdefault("origin", None)
+        return replace(self, role=role, **changes)
 
     def detached(self) -> "RedisObject":
         """A copy without CST nodes, cheap to send to other processes."""
@@ -110,7 +112,12 @@ COLLECTION_WRITES = frozenset({"set", "setnx", "hset", "hmset", "hsetnx", "sadd"
                                "setbit", "setrange", "append", "mset", "getset", "geoadd"})
 BLOCKING_POPS = frozenset({"brpop", "blpop", "bzpopmin", "bzpopmax"})
 QUEUE_POPS = frozenset({"brpop", "blpop", "rpop", "lpop"})
-QUEUE_MOVES = frozenset({"lmove", "blmove", "rpoplpush", "brpoplpush", "lmpop", "blmpop"})
+# Commands that move an element to another list in one step: the processing-list pattern.
+# (LMPOP/BLMPOP pop from one of several lists; they move nothing.)
+QUEUE_MOVES = frozenset({"lmove", "blmove", "rpoplpush", "brpoplpush"})
+# Blocking commands -> position of their timeout in seconds (0 or None: block forever).
+BLOCKING_TIMEOUT_POSITION = {"blpop": 1, "brpop": 1, "bzpopmin": 1, "bzpopmax": 1,
+                             "brpoplpush": 2, "blmove": 2, "blmpop": 0, "bzmpop": 0}
 DELETE_COMMANDS = frozenset({"delete", "unlink", "getdel"})
 # Every write that can create a key, and so leave it without a TTL.
 KEY_WRITES = COLLECTION_WRITES | STRING_WRITES | INCR_COMMANDS

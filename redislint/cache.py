@@ -1,0 +1,129 @@
+"""A per-file result cache (`.redislint_cache/`), keyed by content, settings, rules, version and
+the project index, so a finding that depends on another module never comes back stale.
+
+Entries are small JSON files named by their key: a corrupt, missing or half-written entry is a
+miss, never an error, and a cache directory deleted mid-run only costs the writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+from redislint import __version__
+from redislint.linter import Edit, Finding, FixInfo
+from redislint.project import ModuleSummary
+from redislint.semantic.redispy import RedisObject
+
+_OBJECT_FIELDS = ("role", "is_async", "cluster", "transaction", "decode_responses")
+
+
+def digest(*parts: bytes) -> str:
+    hasher = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        hasher.update(len(part).to_bytes(8, "little"))
+        hasher.update(part)
+    return hasher.hexdigest()
+
+
+class Cache:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder) / __version__
+        self.enabled = True
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            ignore = Path(folder) / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Automatically created by redislint.\n*\n")
+        except OSError:
+            self.enabled = False
+
+    # -- raw entries ----------------------------------------------------------------------
+    def _path(self, kind: str, key: str) -> Path:
+        return self.folder / kind / key[:2] / key[2:]
+
+    def _get(self, kind: str, key: str) -> Optional[object]:
+        if not self.enabled:
+            return None
+        try:
+            return json.loads(self._path(kind, key).read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def _put(self, kind: str, key: str, value: object) -> None:
+        if not self.enabled:
+            return
+        path = self._path(kind, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w") as handle:
+                json.dump(value, handle, separators=(",", ":"))
+            os.replace(temp, path)
+        except OSError:
+            pass
+
+    # -- summaries (phase one) ---------------------------------------------------------------
+    def get_summary(self, key: str) -> Optional[ModuleSummary]:
+        raw = self._get("summary", key)
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return ModuleSummary(
+                clients={k: _object(v) for k, v in raw["clients"].items()},
+                factories={k: _object(v) for k, v in raw["factories"].items()},
+                reexports=dict(raw["reexports"]),
+            )
+        except (KeyError, TypeError, AttributeError):
+            return None
+
+    def put_summary(self, key: str, summary: ModuleSummary) -> None:
+        self._put("summary", key, {
+            "clients": {k: _fields(v) for k, v in summary.clients.items()},
+            "factories": {k: _fields(v) for k, v in summary.factories.items()},
+            "reexports": summary.reexports,
+        })
+
+    # -- findings (phase two) -----------------------------------------------------------------
+    def get_findings(self, key: str, path: str) -> Optional[List[Finding]]:
+        raw = self._get("findings", key)
+        if not isinstance(raw, list):
+            return None
+        try:
+            return [_finding(item, path) for item in raw]
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put_findings(self, key: str, findings: Iterable[Finding]) -> None:
+        self._put("findings", key, [_finding_json(f) for f in findings])
+
+
+def _fields(obj: RedisObject) -> list:
+    return [getattr(obj, name) for name in _OBJECT_FIELDS]
+
+
+def _object(values: list) -> RedisObject:
+    return RedisObject(**dict(zip(_OBJECT_FIELDS, values)))
+
+
+def _finding_json(f: Finding) -> dict:
+    fix = None
+    if f.fix is not None:
+        fix = [f.fix.applicability, f.fix.message,
+               [[list(e.start), list(e.end), e.content] for e in f.fix.edits]]
+    return {"c": f.code, "n": f.name, "m": f.message, "s": list(f.start), "e": list(f.end),
+            "f": fix, "v": f.severity}
+
+
+def _finding(item: dict, path: str) -> Finding:
+    fix = None
+    if item["f"] is not None:
+        applicability, message, edits = item["f"]
+        fix = FixInfo(applicability, message,
+                      tuple(Edit(tuple(s), tuple(e), c) for s, e, c in edits))
+    return Finding(item["c"], item["n"], item["m"], path, tuple(item["s"]), tuple(item["e"]),
+                   fix, item["v"])

@@ -1,0 +1,445 @@
+"""Database writes and the entities they touch, for rules about keeping a Redis cache in sync.
+
+Two questions, answered syntactically and conservatively (None / no entity when unsure):
+
+- `db_write(call, context)`: is this (non-Redis) call a write to a database, and of which entity?
+  Raw SQL (`cur.execute("UPDATE users SET ...")`, `executemany`, asyncpg `fetchrow` of an
+  `UPDATE ... RETURNING`, SQLAlchemy `text(...)`, `update(User)` / `users.update()` statements),
+  Django (`obj.save()`, `obj.delete()`, `User.objects.filter(...).update(...)` / `.delete()` /
+  `.create(...)`), SQLAlchemy ORM (`session.add(obj)`, `session.merge(obj)`,
+  `session.delete(obj)`, `session.query(User)...update(...)`, `User.query...delete()`).
+- `key_entities(template)` / `entity(name)`: the entity names a Redis key template or a table /
+  model / variable name refers to, normalised so they can be compared.
+
+Entity matching (documented in RL401): names are lower-cased, stripped of everything but letters
+and digits (`user_profile`, `UserProfile`, `user-profile` all become `userprofile`), a schema or
+module prefix is dropped (`public.users` -> `users`) and the result is made singular with simple
+English rules (`users` -> `user`, `categories` -> `category`, `addresses` -> `address`,
+`people` -> `person`). A key template names every literal segment between `:`, `/`, `|`, `#`,
+`.` and the holes: `app:user:{}:orders` names `app`, `user` and `order`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+
+import libcst as cst
+
+from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
+from redislint.semantic.keys import Key, key_of
+from redislint.semantic.names import dotted, string_value
+
+# Redis commands that read or write a cached value: a key they touch is "cached" by the module.
+CACHE_COMMANDS = frozenset({"get", "getex", "mget", "set", "setex", "psetex", "setnx", "getset",
+                            "mset", "hget", "hgetall", "hmget", "hset", "hmset", "hsetnx"})
+# Redis commands that drop or replace a cached value: invalidation or refresh of their key.
+INVALIDATE_COMMANDS = frozenset({"delete", "unlink", "getdel", "hdel", "set", "setex", "psetex",
+                                 "getset", "mset", "hset", "hmset", "hsetnx"})
+# Methods that run a SQL statement given as their first argument.
+EXECUTE_METHODS = frozenset({"execute", "executemany", "exec_driver_sql", "fetch", "fetchrow",
+                             "fetchval", "fetch_one", "fetch_all", "execute_many"})
+# Django manager / queryset methods that write, and what they do.
+_MANAGER_WRITES = {"update": "update", "delete": "delete", "create": "insert",
+                   "bulk_create": "insert", "get_or_create": "insert",
+                   "update_or_create": "update", "bulk_update": "update"}
+_MANAGER_WRITES.update({"a" + method: kind for method, kind in _MANAGER_WRITES.items()})
+# Calls that wrap a SQL string without changing it.
+_SQL_WRAPPERS = frozenset({"text", "SQL", "literal_column"})
+# Attribute names that hold a model's query interface (`User.objects`, `User.query`).
+_MANAGERS = frozenset({"objects", "query", "_default_manager", "all_objects"})
+# Form-like wrappers whose `save()` writes their model (`UserForm(...).save()`).
+_WRAPPER_SUFFIXES = ("ModelForm", "Form", "Serializer", "Schema")
+
+_COMMENT = r"(?:\s|--[^\n]*\n|/\*.*?\*/)*"
+_SQL_WRITE = re.compile(_COMMENT + r"\(?\s*(insert|update|delete|replace|merge|upsert)\b",
+                        re.IGNORECASE | re.DOTALL)
+_IDENT = r"[`\"\[]?[A-Za-z_][\w$]*[`\"\]]?"
+_SQL_TABLE = re.compile(
+    r"\b(?:update|into|from)\s+(?:only\s+|low_priority\s+|ignore\s+)*"
+    r"((?:" + _IDENT + r"\.)*" + _IDENT + r")",
+    re.IGNORECASE,
+)
+_SQL_UPSERT = re.compile(r"\bon\s+conflict\b.*\bdo\s+update\b|\bon\s+duplicate\s+key\s+update\b"
+                         r"|^\s*replace\b|\binsert\s+or\s+replace\b|^\s*merge\b|^\s*upsert\b",
+                         re.IGNORECASE | re.DOTALL)
+_KEY_SEPARATORS = re.compile(r"\{\}|[:/|#.\s]+")
+_IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman"}
+
+
+@dataclass(frozen=True)
+class DbWrite:
+    """A statement that changes rows of `entities` (raw names: table, model class, variable).
+
+    `kind` is insert, update, delete, or write (an ORM save/add that may be either).
+    `needs_commit`: only a write if the function also commits (`session.add(obj)`).
+    """
+
+    node: cst.Call
+    kind: str
+    entities: Tuple[str, ...]
+    needs_commit: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.entities[0]
+
+
+@dataclass
+class WriteContext:
+    """What `db_write` may need from the place the call is in."""
+
+    key_lookup: Optional[Callable[[str], Optional[Key]]] = None
+    function: Optional[FunctionFacts] = None
+    self_name: Optional[str] = None
+    class_name: Optional[str] = None
+
+
+# -- entity names ---------------------------------------------------------------------------
+def entity(name: str) -> str:
+    """The comparable form of a table, model, variable or key segment name ('' if none)."""
+    name = name.strip("`\"[]' ").split(".")[-1]
+    text = re.sub(r"[^a-z0-9]", "", name.lower())
+    if text.isdigit():
+        return ""
+    for suffix in ("table", "tbl"):
+        if text.endswith(suffix) and len(text) > len(suffix) + 1:
+            text = text[: -len(suffix)]
+    return singular(text)
+
+
+def singular(word: str) -> str:
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith(("sses", "xes", "ches", "shes", "zes")):
+        return word[:-2]
+    if len(word) > 2 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def key_entities(template: str) -> FrozenSet[str]:
+    """The entities a key template names: one per literal segment (`user:{}:orders` ->
+    {user, order})."""
+    found = set()
+    for segment in _KEY_SEPARATORS.split(template):
+        name = entity(segment)
+        if name:
+            found.add(name)
+    return frozenset(found)
+
+
+def has_literal_text(template: str) -> bool:
+    return bool(_KEY_SEPARATORS.sub("", template))
+
+
+# -- key templates through helpers -----------------------------------------------------------
+def key_template(expr: Optional[cst.BaseExpression], facts: ModuleFacts,
+                 lookup: Optional[Callable[[str], Optional[Key]]] = None,
+                 cls: Optional[ClassFacts] = None, self_name: Optional[str] = None) -> Optional[str]:
+    """The key template of `expr`, also when it is built by a simple helper in the module:
+    `user_key(uid)` / `self._key(uid)` returning an f-string, or `USER_KEY.format(uid)` /
+    `USER_KEY % uid` with `USER_KEY = "user:{}"` a module constant. None when not a key."""
+    if expr is None:
+        return None
+    found = key_of(expr, lookup)
+    if found is not None and has_literal_text(found.template):
+        return found.template
+    if isinstance(expr, cst.Await):
+        expr = expr.expression
+    constant = _formatted_constant(expr, facts)
+    if constant is not None:
+        return constant
+    helper = _helper(expr, facts, cls, self_name)
+    if helper is not None:
+        for value in helper.returns:
+            inner = key_of(value, _function_keys(helper))
+            if inner is not None and has_literal_text(inner.template):
+                return inner.template
+    return found.template if found is not None else None
+
+
+def _formatted_constant(expr: cst.BaseExpression, facts: ModuleFacts) -> Optional[str]:
+    fmt: Optional[cst.BaseExpression] = None
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
+            and expr.func.attr.value == "format":
+        fmt = expr.func.value
+    elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Modulo):
+        fmt = expr.left
+    if not isinstance(fmt, cst.Name):
+        return None
+    values = facts.assigns.get(fmt.value, ())
+    text = string_value(values[0]) if len(values) == 1 else None
+    if text is None:
+        return None
+    text = re.sub(r"\{[^{}]*\}", "{}", text)
+    return re.sub(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdirfx]", "{}", text)
+
+
+def _helper(expr: cst.BaseExpression, facts: ModuleFacts, cls: Optional[ClassFacts],
+            self_name: Optional[str]) -> Optional[FunctionFacts]:
+    if not isinstance(expr, cst.Call):
+        return None
+    func = expr.func
+    if isinstance(func, cst.Name):
+        return facts.functions.get(func.value)
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        owner = func.value.value
+        if cls is not None and owner in (self_name, "cls", "self"):
+            return cls.methods.get(func.attr.value)
+        if owner in facts.classes:
+            return facts.classes[owner].methods.get(func.attr.value)
+    return None
+
+
+def _function_keys(func: FunctionFacts) -> Callable[[str], Optional[Key]]:
+    def lookup(name: str) -> Optional[Key]:
+        values = func.locals.get(name, ())
+        if len(values) == 1:
+            return key_of(values[0])
+        return None
+
+    return lookup
+
+
+# -- database writes -------------------------------------------------------------------------
+def db_write(call: cst.Call, context: WriteContext) -> Optional[DbWrite]:
+    """The database write `call` makes, if it is one (the caller checks it is not Redis)."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return None
+    method = func.attr.value
+    receiver = func.value
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    if method in EXECUTE_METHODS:
+        statement = positional[0] if positional else _keyword(call, "sql", "statement", "query",
+                                                               "operation")
+        return _statement_write(call, statement, context) if statement is not None else None
+    if method in _MANAGER_WRITES and not (method.endswith("delete") and positional):
+        managed = _managed_model(receiver, context)
+        if managed is not None:
+            return DbWrite(call, _MANAGER_WRITES[method], (managed,))
+    if method in ("save", "asave") and not positional:
+        return _object_write(call, receiver, "write", context)
+    if method in ("delete", "adelete") and not positional and not isinstance(receiver, cst.Call):
+        found = _object_write(call, receiver, "delete", context)
+        return found
+    if method in ("add", "merge", "delete") and len(positional) == 1 and _is_session(receiver):
+        kind = "delete" if method == "delete" else "write"
+        found = _object_write(call, positional[0], kind, context)
+        if found is not None and method != "delete":
+            return DbWrite(call, found.kind, found.entities, needs_commit=True)
+        return found
+    return None
+
+
+def is_commit(call: cst.Call) -> bool:
+    """`session.commit()` / `conn.commit()` / `session.flush()`: pending ORM writes go out."""
+    func = call.func
+    return isinstance(func, cst.Attribute) and func.attr.value in ("commit", "flush") \
+        and not call.args
+
+
+def _keyword(call: cst.Call, *names: str) -> Optional[cst.BaseExpression]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in names:
+            return arg.value
+    return None
+
+
+def _is_session(expr: cst.BaseExpression) -> bool:
+    name = dotted(expr)
+    if name is None and isinstance(expr, cst.Call):
+        name = dotted(expr.func)  # `Session()` / `db.session()` used inline
+    return name is not None and "session" in name.split(".")[-1].lower()
+
+
+def _statement_write(call: cst.Call, statement: cst.BaseExpression,
+                     context: WriteContext) -> Optional[DbWrite]:
+    while isinstance(statement, cst.Call) and len(statement.args) == 1 \
+            and (dotted(statement.func) or "").split(".")[-1] in _SQL_WRAPPERS:
+        statement = statement.args[0].value
+    core = _core_statement(call, statement)
+    if core is not None:
+        return core
+    found = key_of(statement, context.key_lookup)
+    if found is None:
+        return None
+    sql = found.template
+    verb = _SQL_WRITE.match(sql)
+    if verb is None:
+        return None
+    table = _SQL_TABLE.search(sql)
+    if table is None or "{}" in table.group(1):
+        return None
+    kind = verb.group(1).lower()
+    if kind not in ("update", "delete"):
+        kind = "update" if _SQL_UPSERT.search(sql) else "insert"
+    return DbWrite(call, kind, (table.group(1).strip("`\"[]"),))
+
+
+def _core_statement(call: cst.Call, statement: cst.BaseExpression) -> Optional[DbWrite]:
+    """SQLAlchemy Core: `update(User).where(...)`, `users.delete().where(...)`."""
+    node = statement
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+            and isinstance(node.func.value, cst.Call):
+        node = node.func.value
+    if not isinstance(node, cst.Call):
+        return None
+    name = (dotted(node.func) or "").split(".")
+    verb = name[-1]
+    if verb not in ("update", "insert", "delete"):
+        return None
+    kind = verb
+    if len(name) == 1 or name[0] in ("sa", "sqlalchemy", "sql"):
+        target = node.args[0].value if node.args else None
+    elif not node.args and isinstance(node.func, cst.Attribute):
+        target = node.func.value  # `users.update()` on a Table
+    else:
+        return None
+    label = dotted(target) if target is not None else None
+    if label is None:
+        return None
+    return DbWrite(call, kind, (label.split(".")[-1],))
+
+
+def _managed_model(receiver: cst.BaseExpression, context: WriteContext,
+                   depth: int = 0) -> Optional[str]:
+    """`User` for `User.objects.filter(...)`, `session.query(User).filter(...)`,
+    `User.query.filter_by(...)`, or a local bound to one of those."""
+    node = receiver
+    while True:
+        if isinstance(node, cst.Call):
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "query" and node.args:
+                model = _model_name(node.args[0].value)
+                if model is not None and (model[:1].isupper() or _is_session(func.value)):
+                    return model
+            if not isinstance(func, cst.Attribute):
+                return None
+            node = func.value
+        elif isinstance(node, cst.Attribute):
+            if node.attr.value in _MANAGERS:
+                return _model_name(node.value)
+            node = node.value
+        elif isinstance(node, cst.Name) and depth == 0 and context.function is not None:
+            for value in context.function.locals.get(node.value, ()):
+                found = _managed_model(value, context, depth + 1)
+                if found is not None:
+                    return found
+            return None
+        else:
+            return None
+
+
+def _model_name(expr: cst.BaseExpression) -> Optional[str]:
+    name = dotted(expr)
+    if name is None:
+        return None
+    last = name.split(".")[-1]
+    return None if last in ("self", "cls", "model") else last
+
+
+def _object_write(call: cst.Call, obj: cst.BaseExpression, kind: str,
+                  context: WriteContext) -> Optional[DbWrite]:
+    """A write of one object: its variable / attribute name, and the model it was made from."""
+    if isinstance(obj, cst.Call):
+        made = _constructed(obj)
+        if made is None:
+            return None
+        return DbWrite(call, "insert" if kind == "write" and made[1] else kind, (made[0],))
+    if isinstance(obj, cst.Name) and obj.value == context.self_name:
+        return DbWrite(call, kind, (context.class_name,)) if context.class_name else None
+    names: List[str] = []
+    if isinstance(obj, cst.Attribute):
+        names.append(obj.attr.value)
+    elif isinstance(obj, cst.Name):
+        names.append(obj.value)
+        inserted = _origins(obj.value, context, names)
+        if inserted and kind == "write":
+            kind = "insert"
+    else:
+        return None
+    return DbWrite(call, kind, tuple(names))
+
+
+def _origins(name: str, context: WriteContext, names: List[str]) -> bool:
+    """Adds the models `name` was loaded or built from; True when every binding built a new one."""
+    func = context.function
+    if func is None:
+        return False
+    annotation = func.params.get(name)
+    if annotation is not None and dotted(annotation):
+        names.append(dotted(annotation).split(".")[-1])  # type: ignore[union-attr]
+    values = func.locals.get(name, ())
+    built = bool(values)
+    for value in values:
+        if isinstance(value, cst.Await):
+            value = value.expression
+        made = _constructed(value) if isinstance(value, cst.Call) else None
+        if made is not None:
+            names.append(made[0])
+            built = built and made[1]
+            continue
+        built = False
+        model = _loaded_model(value, context)
+        if model is not None:
+            names.append(model)
+    return built
+
+
+def _constructed(call: cst.Call) -> Optional[Tuple[str, bool]]:
+    """`User(...)` -> ("User", True); `UserForm(...)` -> ("User", False): a model or a form."""
+    name = dotted(call.func)
+    if name is None:
+        return None
+    last = name.split(".")[-1]
+    if not last[:1].isupper():
+        return None
+    for suffix in _WRAPPER_SUFFIXES:
+        if last.endswith(suffix) and len(last) > len(suffix):
+            return last[: -len(suffix)], False
+    return last, True
+
+
+def _loaded_model(value: cst.BaseExpression, context: WriteContext) -> Optional[str]:
+    """`User` for `User.objects.get(...)`, `session.get(User, id)`, `get_object_or_404(User, ...)`."""
+    managed = _managed_model(value, context, depth=1)
+    if managed is not None:
+        return managed
+    if isinstance(value, cst.Call) and value.args:
+        name = (dotted(value.func) or "").split(".")[-1]
+        if name in ("get_object_or_404", "get") and (name != "get" or _is_session(
+                value.func.value if isinstance(value.func, cst.Attribute) else value.func)):
+            return _model_name(value.args[0].value)
+    return None
+
+
+# -- records a rule keeps per function ------------------------------------------------------
+@dataclass
+class FunctionWrites:
+    """The database writes, cache invalidations and same-module calls of one function."""
+
+    node: cst.CSTNode
+    name: str
+    writes: List[DbWrite] = field(default_factory=list)
+    invalidated: set = field(default_factory=set)
+    invalidates_unknown: bool = False
+    commits: bool = False
+    calls: set = field(default_factory=set)
+
+
+def reachable(start: str, edges: Dict[str, Sequence[str]], limit: int = 50) -> Iterator[str]:
+    """Names reachable from `start` through `edges` (start included), breadth first."""
+    seen = {start}
+    queue = [start]
+    while queue and len(seen) <= limit:
+        current = queue.pop(0)
+        yield current
+        for nxt in edges.get(current, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)

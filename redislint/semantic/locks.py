@@ -1,0 +1,162 @@
+"""Questions about locks: a lock's timeout, lock-like keys, and how long work may take.
+
+redis-py's lock lifetime is `timeout` (seconds): `client.lock(name, timeout=None, ...)` (the
+second positional) and `Lock(redis, name, timeout=None, ...)` (the third). Work is measured only
+from literal numbers: `time.sleep(30)`, `requests.get(url, timeout=30)`, `r.blpop(q, 30)`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Optional, Tuple
+
+import libcst as cst
+
+from redislint.semantic.keys import Key
+from redislint.semantic.names import number_value
+from redislint.semantic.redispy import BLOCKING_TIMEOUT_POSITION, LOCK_CLASSES
+
+if TYPE_CHECKING:
+    from redislint.semantic.model import RedisCall, SemanticModel
+
+# The timeout argument could not be read (`**options`): the caller must stay silent.
+DYNAMIC = object()
+SLEEP_FUNCTIONS = frozenset({"time.sleep", "asyncio.sleep", "trio.sleep", "anyio.sleep",
+                             "gevent.sleep", "eventlet.sleep"})
+_LOCK_WORDS = frozenset({"lock", "locks", "mutex", "lck"})
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _argument(call: cst.Call, position: int, name: str) -> object:
+    """The expression passed at `position` or as `name`; None when absent; DYNAMIC when a
+    `*args`/`**kwargs` could carry it."""
+    positional = []
+    for arg in call.args:
+        if arg.keyword is not None:
+            if arg.keyword.value == name:
+                return arg.value
+        elif arg.star == "**":
+            continue
+        elif arg.star:
+            return DYNAMIC if len(positional) <= position else positional[position]
+        else:
+            positional.append(arg.value)
+    if position < len(positional):
+        return positional[position]
+    if any(arg.star == "**" for arg in call.args):
+        return DYNAMIC
+    return None
+
+
+def is_lock_constructor(model: "SemanticModel", call: cst.Call) -> bool:
+    """`Lock(r, name)` (redis.lock.Lock and its async and valkey twins), however imported."""
+    return model.qualified_name(call.func) in LOCK_CLASSES
+
+
+def lock_timeout(model: "SemanticModel", call: cst.Call) -> object:
+    """The `timeout` expression of a call that makes a lock (`r.lock(...)` or `Lock(...)`):
+    the expression, None when it is not passed, or DYNAMIC."""
+    position = 2 if is_lock_constructor(model, call) else 1
+    return _argument(call, position, "timeout")
+
+
+def is_none(expr: object) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
+
+
+def lock_seconds(model: "SemanticModel", expr: cst.BaseExpression) -> Optional[float]:
+    """The literal timeout (seconds) of the lock `expr` denotes: `r.lock("x", timeout=10)`,
+    or a name/attribute bound to one; None when unknown, absent or not a literal."""
+    found = model.infer(expr)
+    if found is None or found.role != "lock" or not isinstance(found.origin, cst.Call):
+        return None
+    timeout = lock_timeout(model, found.origin)
+    if not isinstance(timeout, cst.BaseExpression):
+        return None
+    seconds = number_value(timeout)
+    return seconds if seconds is not None and seconds > 0 else None
+
+
+def is_lock_key(key: Optional[Key]) -> bool:
+    """The key's literal text names a lock: `lock:{}`, `{}:lock`, `job_mutex`, `orderLock`."""
+    if key is None:
+        return False
+    words = _WORD.findall(key.template.replace("{}", " "))
+    return any(word.lower() in _LOCK_WORDS for word in words)
+
+
+def work_seconds(model: "SemanticModel", call: cst.Call,
+                 redis_call: Optional["RedisCall"] = None) -> Optional[Tuple[str, float]]:
+    """How long a call may take, from literal numbers only.
+
+    ("sleep", N) for `time.sleep(N)` / `await asyncio.sleep(N)` (it takes N seconds);
+    ("bound", N) for a call with a literal `timeout=N` (it may take up to N seconds), a Redis
+    blocking command with a literal timeout, or `xread(block=ms)`; ("bound", inf) for a Redis
+    blocking command that blocks forever (timeout 0, None or absent). None otherwise, and for
+    calls that make a lock (their `timeout` is the lock's lifetime, not a wait).
+    """
+    if redis_call is not None:
+        if redis_call.receiver.role != "client" and redis_call.receiver.role != "pubsub":
+            return None
+        command = redis_call.command
+        if command in BLOCKING_TIMEOUT_POSITION:
+            timeout = _argument(call, BLOCKING_TIMEOUT_POSITION[command], "timeout")
+            if timeout is DYNAMIC:
+                return None
+            if timeout is None or is_none(timeout):
+                return ("bound", math.inf)
+            seconds = number_value(timeout)  # type: ignore[arg-type]
+            if seconds is None:
+                return None
+            return ("bound", seconds if seconds > 0 else math.inf)
+        if command in ("xread", "xreadgroup"):
+            block = _argument(call, 99, "block")
+            millis = number_value(block) if isinstance(block, cst.BaseExpression) else None
+            if millis is None:
+                return None
+            return ("bound", millis / 1000 if millis > 0 else math.inf)
+        if command == "get_message" and redis_call.receiver.role == "pubsub":
+            timeout = _argument(call, 1, "timeout")
+            seconds = number_value(timeout) if isinstance(timeout, cst.BaseExpression) else None
+            return ("bound", seconds) if seconds is not None else None
+        return None  # other commands: `timeout` may be milliseconds (WAIT), or no wait at all
+    name = model.qualified_name(call.func)
+    if name in SLEEP_FUNCTIONS:
+        delay = _argument(call, 0, "delay" if name != "time.sleep" else "secs")
+        seconds = number_value(delay) if isinstance(delay, cst.BaseExpression) else None
+        return ("sleep", seconds) if seconds is not None else None
+    timeout = _argument(call, 99, "timeout")
+    if not isinstance(timeout, cst.BaseExpression):
+        return None
+    seconds = number_value(timeout)
+    if seconds is None or seconds <= 0:
+        return None
+    found = model.infer(call)
+    if found is not None and found.role == "lock":
+        return None
+    return ("bound", seconds)
+
+
+_EXPIRY_KEYWORDS = ("ex", "px", "exat", "pxat", "keepttl")
+
+
+def is_nx_set(call: "RedisCall") -> bool:
+    """`set(key, value, nx=True)` (a literal True) or `setnx(key, value)`: a try-to-take."""
+    if call.command == "setnx":
+        return True
+    if call.command != "set":
+        return False
+    nx = call.arg(None, "nx")
+    return isinstance(nx, cst.Name) and nx.value == "True"
+
+
+def set_expiry(call: "RedisCall") -> Optional[bool]:
+    """Whether a SET passes an expiry (`ex`/`px`/`exat`/`pxat`/`keepttl`, or `ex`/`px` as the
+    third/fourth positional): True, False, or None when `*args`/`**kwargs` could carry one."""
+    if call.command == "setnx":
+        return False
+    values = [call.arg(None, name) for name in _EXPIRY_KEYWORDS] + [call.arg(2), call.arg(3)]
+    if any(value is not None and not is_none(value) for value in values):
+        return True
+    return None if call.has_star_args else False

@@ -1,0 +1,89 @@
+"""Cached values: which reads return one, which writes store one, and whether it can be empty.
+
+- `CACHE_READS` return the stored value, or None on a miss; `CACHE_FILLS` store one.
+- `stored_value(call)`: the value expression a fill writes.
+- `never_empty(expr, qualify, known)`: the value can never be stored as empty bytes (a number,
+  a non-empty literal, `json.dumps(...)`, `pickle.dumps(...)`...), so a plain truth test of the
+  raw bytes read back is a correct miss test for it.
+- `truth_tests(test)`: the operands an `if` test checks only for truthiness, each with the
+  branch (`body` / `orelse`) that runs when that operand is falsy.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional, Set, Tuple
+
+import libcst as cst
+
+from redislint.semantic.model import RedisCall
+from redislint.semantic.names import string_value
+
+CACHE_READS = frozenset({"get", "getex", "hget"})
+CACHE_FILLS = frozenset({"set", "setex", "psetex", "setnx", "getset", "hset", "hsetnx"})
+# Where each fill takes its value: (position, keyword).
+_VALUE_ARG = {"set": (1, "value"), "setnx": (1, "value"), "getset": (1, "value"),
+              "setex": (2, "value"), "psetex": (2, "value"), "hset": (2, "value"),
+              "hsetnx": (2, "value")}
+# Calls whose result is never empty once stored: serialisers and numbers.
+_NEVER_EMPTY_CALLS = frozenset({
+    "json.dumps", "orjson.dumps", "ujson.dumps", "simplejson.dumps", "rapidjson.dumps",
+    "pickle.dumps", "cPickle.dumps", "dill.dumps", "cloudpickle.dumps", "marshal.dumps",
+    "msgpack.packb", "msgpack.dumps", "int", "float", "len", "round", "time.time",
+})
+_NEVER_EMPTY_METHODS = frozenset({"model_dump_json", "isoformat"})
+
+
+def stored_value(call: RedisCall) -> Optional[cst.BaseExpression]:
+    where = _VALUE_ARG.get(call.command)
+    return call.arg(*where) if where is not None else None
+
+
+def never_empty(expr: Optional[cst.BaseExpression],
+                qualify: Callable[[cst.BaseExpression], Optional[str]],
+                known: Set[str] = frozenset()) -> bool:  # type: ignore[assignment]
+    """True when `expr`, stored in Redis, is certainly not the empty string."""
+    if expr is None:
+        return False
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return True
+    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
+        return bool(string_value(expr))
+    if isinstance(expr, cst.FormattedString):
+        return any(isinstance(p, cst.FormattedStringText) and p.value for p in expr.parts)
+    if isinstance(expr, cst.Name):
+        return expr.value in known
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _NEVER_EMPTY_METHODS:
+            return True
+        name = qualify(func)
+        return name in _NEVER_EMPTY_CALLS
+    return False
+
+
+def truth_tests(test: cst.BaseExpression) -> Iterator[Tuple[cst.BaseExpression, str]]:
+    """(operand, branch run when it is falsy) for each operand tested only for truthiness:
+    `not v` -> (v, "body"); `v` -> (v, "orelse"); through `and` / `or` chains."""
+    pending = [test]
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, cst.BooleanOperation):
+            pending[:0] = [node.left, node.right]
+        elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            inner = node.expression
+            if isinstance(inner, (cst.Name, cst.Call, cst.Await, cst.NamedExpr)):
+                yield inner, "body"
+        elif isinstance(node, (cst.Name, cst.Call, cst.Await, cst.NamedExpr)):
+            yield node, "orelse"
+
+
+def always_exits(block: cst.BaseSuite) -> bool:
+    """The block ends with return / raise / continue / break."""
+    body = block.body if isinstance(block, cst.IndentedBlock) else []
+    if isinstance(block, cst.SimpleStatementSuite):
+        small = block.body
+    elif body and isinstance(body[-1], cst.SimpleStatementLine):
+        small = body[-1].body
+    else:
+        return False
+    return bool(small) and isinstance(small[-1], (cst.Return, cst.Raise, cst.Continue, cst.Break))
