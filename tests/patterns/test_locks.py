@@ -146,6 +146,15 @@ def test_fencing_tokens_strictly_increase(rb, name):
     assert rb.exists(lock.key) == 0
 
 
+def test_retried_attempt_with_the_same_token_gets_the_same_fence(rb, name):
+    """redis-py retries a command whose reply was lost; the retry must not fail or refence."""
+    lock = Lock(rb, name, timeout=5)
+    keys, args = [lock.key, lock.fence_key], ["token-1", 5000]
+    first = lock._acquire(keys=keys, args=args)
+    assert lock._acquire(keys=keys, args=args) == first
+    assert lock._acquire(keys=keys, args=["token-2", 5000]) is None
+
+
 def test_round_trips(round_trips, name):
     lock = Lock(round_trips.client, name, timeout=5)
     assert round_trips(lambda: (lock.acquire(), lock.release())) == 2
