@@ -63,9 +63,11 @@ class ResultFlow:
     # -- what carries the value ---------------------------------------------------------
     def carries(self, expr: cst.BaseExpression) -> bool:
         """`expr` evaluates to the result (or a part of it): the call, `await call`, a name
-        bound from it, or a subscript of one of those."""
+        bound from it, a subscript of one of those, or `that or default`."""
         while isinstance(expr, (cst.Await, cst.Subscript)):
             expr = expr.expression if isinstance(expr, cst.Await) else expr.value
+        if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
+            return self.carries(expr.left) or self.carries(expr.right)
         if expr is self.call:
             return True
         return isinstance(expr, cst.Name) and expr.value in self.names

@@ -1,0 +1,157 @@
+import libcst as cst
+
+from redislint.rule import Invalid, Rule, Valid
+from redislint.semantic.flow import ResultFlow
+from redislint.semantic.locks import (DYNAMIC, is_lock_constructor, is_lock_key, is_none,
+                                      is_nx_set, lock_timeout, set_expiry)
+from redislint.semantic.model import RedisCall, Scope
+from redislint.semantic.redispy import DELETE_COMMANDS
+from redislint.semantic.sequences import expired_after
+
+
+class LockWithoutTimeout(Rule):
+    """
+    ## What it does
+    Flags a Redis lock that never expires:
+    - `client.lock(name)` or `Lock(client, name)` (redis-py's `redis.lock.Lock`, sync or
+      asyncio) without `timeout`, or with `timeout=None`;
+    - a hand-made lock, `set(key, token, nx=True)` (or `setnx`) with no `ex`/`px`/`exat`/`pxat`,
+      whose result is checked (`if r.set(...)`, returned, or bound to a name that is tested),
+      when the key is a lock: its name says so (`lock:{}`, `{}:mutex`) or the module deletes
+      it again (releases it), and no EXPIRE of the key follows in the same function.
+
+    ## Why is this bad?
+    A lock without a timeout is held until its owner releases it. If the owner crashes, is
+    killed by a deploy or loses its connection in the critical section, the lock is never
+    released, and every other worker waits for it forever (or, with `blocking=False`, skips the
+    work forever) until someone deletes the key by hand.
+
+    ## Example
+    ```python
+    with r.lock("report"):
+        build_report()
+
+    if r.set(f"lock:{order_id}", token, nx=True):
+        charge(order_id)
+    ```
+
+    ## Use instead:
+    ```python
+    with r.lock("report", timeout=60, blocking_timeout=5):
+        build_report()
+
+    if r.set(f"lock:{order_id}", token, nx=True, ex=30):
+        charge(order_id)
+    ```
+    Choose a timeout longer than the critical section can take, or `extend()` the lock while
+    working; see `redislint patterns locks`.
+
+    ## Fix safety
+    No automatic fix yet. A later version will offer an unsafe fix that adds
+    `timeout=<lock-timeout>` (the `lock-timeout` setting): unsafe, because a timeout shorter
+    than the critical section lets a second holder in.
+    """
+
+    code = "RL301"
+    name = "lock-without-timeout"
+    message = ("this lock has no `timeout`, so a holder that crashes keeps it forever and blocks "
+               "every other worker: pass `timeout=` longer than the critical section "
+               "(see `redislint patterns locks`)")
+    set_message = ("`{command}` used as a lock sets no expiry, so a holder that crashes keeps the "
+                   "lock forever: add `ex=`/`px=` in the same `set(..., nx=True)` call "
+                   "(see `redislint patterns locks`)")
+    fix_safety = None
+    pattern = "locks"
+
+    VALID = [
+        Valid('import redis\nr = redis.Redis()\nwith r.lock("report", timeout=60):\n    pass\n'),
+        Valid('import redis\nr = redis.Redis()\nlock = r.lock("report", 30, blocking_timeout=5)\n'
+              'lock.acquire()\n'),
+        Valid('import redis\nfrom redis.lock import Lock\nr = redis.Redis()\n'
+              'with Lock(r, "n", timeout=5):\n    pass\n'),
+        Valid('import redis\nfrom redis.lock import Lock\nr = redis.Redis()\nLock(r, "n", 5).acquire()\n'),
+        Valid('import redis\nr = redis.Redis()\ndef take(k, token):\n'
+              '    if r.set(f"lock:{k}", token, nx=True, ex=30):\n        return True\n'),
+        Valid('import redis\nr = redis.Redis()\ndef take(k, token, ttl):\n'
+              '    return r.set("lock:" + k, token, nx=True, px=ttl)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef once(msg_id):\n'
+              '    # an idempotency marker, never released: not a lock\n'
+              '    if r.set(f"seen:{msg_id}", 1, nx=True):\n        return True\n'),
+        Valid('import redis\nr = redis.Redis()\ndef take(k):\n'
+              '    if r.set(f"lock:{k}", 1, nx=True):\n        r.expire(f"lock:{k}", 30)\n'
+              '        return True\n'),
+        Valid('import redis\nr = redis.Redis()\ndef make(name, **options):\n'
+              '    return r.lock(name, **options)\n'),
+        Valid('import threading, asyncio\nimport redis\nr = redis.Redis()\n'
+              'lock = threading.Lock()\nalock = asyncio.Lock()\nwith lock:\n    pass\n'),
+        Valid('import redis\nclass Store:\n    def lock(self, name):\n        return self\n'
+              'Store().lock("x")\n'),
+        Valid('import redis\nr = redis.Redis()\nconfig = {}\nif config.set("lock:x", 1, nx=True):\n'
+              '    pass\n'),
+        Valid('import redis\nr = redis.Redis()\ndef take(k):\n    with r.pipeline() as p:\n'
+              '        p.set(f"lock:{k}", 1, nx=True)\n        p.expire(f"lock:{k}", 30)\n'
+              '        return p.execute()[0]\n'),
+    ]
+    INVALID = [
+        Invalid('import redis\nr = redis.Redis()\nwith r.lock("report"):\n    pass\n'),
+        Invalid('import redis\nr = redis.Redis()\nlock = r.lock("report", timeout=None)\n'),
+        Invalid('import redis\nclass Jobs:\n    def __init__(self, url):\n'
+                '        self.r = redis.Redis.from_url(url)\n'
+                '    def run(self):\n        with self.r.lock("jobs", blocking_timeout=5):\n'
+                '            pass\n'),
+        Invalid('from redis.asyncio import Redis\nasync def run(r: Redis):\n'
+                '    async with r.lock("jobs", sleep=0.5):\n        pass\n'),
+        Invalid('import redis\nfrom redis.lock import Lock\nr = redis.Redis()\n'
+                'def run():\n    with Lock(r, "nightly"):\n        pass\n'),
+        Invalid('import redis.asyncio\nfrom redis.asyncio.lock import Lock\n'
+                'async def run(r: redis.asyncio.Redis):\n'
+                '    lock = Lock(r, "nightly", None, blocking=False)\n'
+                '    if await lock.acquire():\n        pass\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef take(order_id, token):\n'
+                '    if r.set(f"lock:{order_id}", token, nx=True):\n        return True\n'
+                '    return False\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef acquire(job):\n'
+                '    key = "job:" + job + ":owner"\n    got = r.set(key, "me", nx=True)\n'
+                '    if not got:\n        return False\n    return True\n'
+                'def release(job):\n    r.delete("job:{}:owner".format(job))\n'),
+        Invalid('from redis.asyncio import Redis\nasync def take(r: Redis, name):\n'
+                '    return await r.setnx(f"mutex:{name}", 1)\n'),
+    ]
+
+    def on_redis_call(self, call: RedisCall) -> None:
+        if call.command == "lock" and call.receiver.role == "client":
+            self._check_lock(call.node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if is_lock_constructor(self.model, node) and self.model.is_redis(node, "lock"):
+            self._check_lock(node)
+
+    def _check_lock(self, node: cst.Call) -> None:
+        timeout = lock_timeout(self.model, node)
+        if timeout is DYNAMIC:
+            return
+        if timeout is None or is_none(timeout):
+            self.report(node)
+
+    def on_scope_exit(self, scope: Scope) -> None:
+        if scope.kind != "module":
+            return
+        calls = self.model.redis_calls
+        released = {c.key for c in calls if c.command in DELETE_COMMANDS and c.key is not None}
+        released_templates = {k.template for k in released if k.template.replace("{}", "")}
+        for call in calls:
+            if not self._sets_lock_without_expiry(call):
+                continue
+            key = call.key
+            if not (is_lock_key(key) or key in released or key.template in released_templates):
+                continue
+            if expired_after(call):
+                continue
+            flow = ResultFlow(call.scope.node, call.node)
+            if flow.decides_branch() or flow.returned():
+                self.report(call.node, self.set_message.format(command=call.command))
+
+    @staticmethod
+    def _sets_lock_without_expiry(call: RedisCall) -> bool:
+        return (call.receiver.role == "client" and call.key is not None and is_nx_set(call)
+                and set_expiry(call) is False)
