@@ -131,7 +131,8 @@ def check(paths: Sequence[str], select, ignore, extend_select, output_format: st
     if stdin is not None and fix and not diff:
         # `redislint --fix -` prints the fixed code; findings go to stderr.
         data = next((r.new_data for r in changed if r.path == stdin[0]), None)
-        click.get_binary_stream("stdout").write(data if data is not None else stdin[1])
+        sys.stdout.buffer.write(data if data is not None else stdin[1])
+        sys.stdout.flush()
         with _to_stderr():
             _print(findings, output_format, statistics, quiet, stdin, settings, rules, result)
     elif not diff:
