@@ -33,6 +33,8 @@ class SetWithoutTtl(Rule):
     - a key expired later in the same function, on the client or in a pipeline (whether that
       pair is atomic is RL202's and RL203's business);
     - calls with `*args`/`**kwargs`, which may carry the TTL;
+    - a key the same function also writes with a TTL (`if ttl: r.set(k, v, ex=ttl)` /
+      `else: r.set(k, v)`): leaving the TTL out on one path is then a deliberate choice;
     - fixed keys, spelt as a string literal or a module constant (`"app:schema_version"`,
       `FEATURE_FLAGS_KEY`): a key without a variable part is one key, not one per user or
       request, so it cannot pile up, and such keys (config, version and feature flags, a
@@ -96,6 +98,9 @@ class SetWithoutTtl(Rule):
               'r.set(SCHEMA_VERSION, 3)\ndef enable():\n    r.set("feature:new-checkout", 1)\n'),
         Valid('import redis\nr = redis.Redis()\ndef warm(rows):\n    r.mset({f"row:{k}": v for k, v in rows})\n'
               '    for k, _ in rows:\n        r.expire(f"row:{k}", 60)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef put(key, value, ttl=None):\n    if ttl:\n'
+              '        r.set(f"data:{key}", value, ex=ttl)\n    else:\n'
+              '        r.set(f"data:{key}", value)  # metadata that must persist\n'),
         Valid('from redis.asyncio import Redis\nasync def touch(r: Redis, sid):\n'
               '    await r.set(f"sess:{sid}", 1)\n    await r.pexpire("sess:" + sid, 5000)\n'),
     ]
@@ -118,8 +123,12 @@ class SetWithoutTtl(Rule):
     ]
 
     def on_scope_exit(self, scope: Scope) -> None:
+        # Keys this function also writes with a TTL: there, leaving one out is a choice.
+        with_ttl = {call.key for call in scope.calls if write_ttl(call)}
         for call in scope.calls:
             if call.command not in _INSTEAD or write_ttl(call) is not False:
+                continue
+            if call.key in with_ttl:
                 continue
             if call.has_star_args or call.receiver.role not in ("client", "pipeline"):
                 continue
@@ -130,7 +139,12 @@ class SetWithoutTtl(Rule):
                 continue
             what = "keys" if call.command in _MULTI_KEY else "a key"
             self.report(call.node, self.message.format(command=call.command, what=what,
-                                                       instead=_INSTEAD[call.command]))
+                                                       instead=self._instead(call)))
+
+    def _instead(self, call: RedisCall) -> str:
+        if call.command == "getset" and self.settings.target_redis_version < (6, 2):
+            return "send it with an `expire` in one `pipeline()` (`set(..., get=True)` needs 6.2)"
+        return _INSTEAD[call.command]
 
     def _written_keys(self, call: RedisCall) -> List[Optional[Key]]:
         """The keys a call writes; None for one we cannot name."""

@@ -73,6 +73,13 @@ class WriteExpireNotAtomic(Rule):
               's = Store()\ndef save(uid):\n    s.hset(f"u:{uid}", "a", 1)\n    s.expire(f"u:{uid}", 5)\n'),
         Valid('from django.core.cache import cache\ndef save(uid, v):\n    cache.set(f"u:{uid}", v)\n'
               '    cache.expire(f"u:{uid}", timeout=60)\n'),
+        Valid('from typing import Optional, Union\nimport redis\nfrom redis.client import Pipeline\n'
+              'class Worker:\n    def __init__(self):\n        self.connection = redis.Redis()\n'
+              '    def beat(self, key, pipeline: Optional[Pipeline] = None):\n'
+              '        conn: Union[redis.Redis, Pipeline] = pipeline if pipeline is not None else self.connection\n'
+              '        conn.hset(key, "beat", 1)\n        conn.expire(key, 60)\n'
+              '    def touch(self, key, pipeline: Optional[Pipeline] = None):\n'
+              '        conn = pipeline or self.connection\n        conn.sadd(key, 1)\n        conn.expire(key, 60)\n'),
         Valid('import redis\nr = redis.Redis()\ndef save(uid, v, **opts):\n    r.set(f"u:{uid}", v, **opts)\n'
               '    r.expire(f"u:{uid}", 60)\n'),
     ]

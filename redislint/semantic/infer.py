@@ -58,16 +58,17 @@ class Inferer:
     def annotation(self, annotation: Optional[cst.BaseExpression]) -> Optional[RedisObject]:
         if annotation is None:
             return None
+        options = []
         for option in strip_optional(annotation):
             qual = self.qualify(option)
             if qual is None:
                 continue
             known = redispy.CONSTRUCTORS.get(qual) or redispy.ANNOTATION_ONLY.get(qual)
             if known is not None and not qual.endswith("from_url"):
-                return known
-            if qual in self.client_paths:
-                return RedisObject("client")
-        return None
+                options.append(known)
+            elif qual in self.client_paths:
+                options.append(RedisObject("client"))
+        return either(*options)
 
     def subclass_of_client(self, cls: ClassFacts, depth: int = 0) -> Optional[RedisObject]:
         """`class Database(redis.Redis)`: instances, and `self` inside, are clients."""
@@ -136,12 +137,10 @@ class Inferer:
             return self._name(expr.value, lookup)
         if isinstance(expr, cst.Attribute):
             return self._attribute(expr, lookup, cls, self_name, depth)
-        if isinstance(expr, cst.BooleanOperation):
-            return (self._infer(expr.left, lookup, cls, self_name, depth + 1)
-                    or self._infer(expr.right, lookup, cls, self_name, depth + 1))
-        if isinstance(expr, cst.IfExp):
-            return (self._infer(expr.body, lookup, cls, self_name, depth + 1)
-                    or self._infer(expr.orelse, lookup, cls, self_name, depth + 1))
+        if isinstance(expr, (cst.BooleanOperation, cst.IfExp)):
+            sides = (expr.left, expr.right) if isinstance(expr, cst.BooleanOperation) else (
+                expr.body, expr.orelse)
+            return either(*(self._infer(side, lookup, cls, self_name, depth + 1) for side in sides))
         return None
 
     def _name(self, name: str, lookup: Lookup) -> Optional[RedisObject]:
@@ -289,6 +288,18 @@ class Inferer:
         if receiver is None:
             return None
         return derived(receiver, method, call)
+
+
+def either(*options: Optional[RedisObject]) -> Optional[RedisObject]:
+    """The object a value is when it may be any of `options` (`Redis | Pipeline`, `pipe or r`,
+    `pipe if pipe is not None else r`): the first one known, except that when some may be a
+    pipeline and others not, a pipeline whose `transaction` is unknown, so "is this atomic?"
+    gets "cannot tell" rather than a guess from whichever side comes first."""
+    known = [option for option in options if option is not None]
+    pipelines = [option for option in known if option.role == "pipeline"]
+    if pipelines and len(pipelines) < len(known):
+        return pipelines[0].derive("pipeline", transaction=None)
+    return known[0] if known else None
 
 
 def derived(receiver: RedisObject, method: str, call: cst.Call) -> Optional[RedisObject]:
