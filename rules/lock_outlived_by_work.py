@@ -8,6 +8,7 @@ from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.keys import source
 from redislint.semantic.locks import lock_seconds, work_seconds
 from redislint.semantic.model import RedisCall, Scope
+from redislint.semantic.values import always_exits
 
 _RENEWALS = ("extend", "reacquire")
 
@@ -15,13 +16,14 @@ _RENEWALS = ("extend", "reacquire")
 @dataclass
 class _Region:
     """A lock taken by `lock.acquire()`: held until `lock.release()` on the same object, in
-    `container` (the body of `if lock.acquire():`) or, for a bare `lock.acquire()`, in the rest
-    of the function."""
+    `container` (the body of `if lock.acquire():`) or, for a bare `lock.acquire()` and after
+    `if not lock.acquire(): return`, in the rest of the function but `excluded`."""
 
     scope: Scope
     receiver: str
     seconds: float
     container: Optional[cst.CSTNode]
+    excluded: Optional[cst.CSTNode] = None
 
 
 @dataclass
@@ -138,6 +140,10 @@ class LockOutlivedByWork(Rule):
                 '    lock = r.lock(f"lock:{name}", timeout=10)\n'
                 '    if lock.acquire(blocking=False):\n        job = r.blpop("jobs:" + name)\n'
                 '        lock.release()\n'),
+        Invalid('import time\nfrom redis.asyncio import Redis\nasync def f(r: Redis):\n'
+                '    lock = r.lock("x", timeout=10)\n    if not await lock.acquire(blocking=False):\n'
+                '        time.sleep(30)\n        return\n    time.sleep(12)\n'
+                '    await lock.release()\n'),
     ]
 
     def __init__(self, model, settings) -> None:
@@ -173,14 +179,24 @@ class LockOutlivedByWork(Rule):
             seconds = lock_seconds(self.model, func.value)
             if seconds is None:
                 return
-            container = None
+            container = excluded = None
             if not call.result_unused:
-                test = call.parent if call.awaited else call.node
+                value = call.parent if call.awaited else call.node
                 holder = call.ancestors[-2] if call.awaited else call.parent
-                if not (isinstance(holder, cst.If) and holder.test is test):
+                negated = isinstance(holder, cst.UnaryOperation) and isinstance(holder.operator, cst.Not)
+                if negated:
+                    value = holder
+                    holder = call.ancestors[-3 if call.awaited else -2]
+                if not (isinstance(holder, cst.If) and holder.test is value):
                     return
-                container = holder.body
-            self._regions.append(_Region(call.scope, call.receiver_text, seconds, container))
+                if not negated:
+                    container = holder.body
+                elif always_exits(holder.body):  # `if not lock.acquire(): return`
+                    excluded = holder.body
+                else:
+                    return
+            self._regions.append(_Region(call.scope, call.receiver_text, seconds, container,
+                                         excluded))
 
     def _work(self, node: cst.Call, scope: Scope, call: Optional[RedisCall]) -> None:
         measured = work_seconds(self.model, node, call)
@@ -193,8 +209,10 @@ class LockOutlivedByWork(Rule):
             if seconds is not None:
                 locks.append(((id(with_node), id(item)), seconds))
         for region in self._regions:
+            ancestors = self.model.ancestors
             if region.scope is scope and self.model.scope is scope and (
-                    region.container is None or region.container in self.model.ancestors):
+                    region.container is None or region.container in ancestors) and (
+                    region.excluded is None or region.excluded not in ancestors):
                 locks.append((id(region), region.seconds))
         if not locks:
             return

@@ -3,7 +3,7 @@ import libcst as cst
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.flow import ResultFlow
 from redislint.semantic.locks import (DYNAMIC, is_lock_constructor, is_lock_key, is_none,
-                                      is_nx_set, lock_timeout, set_expiry)
+                                      is_nx_set, lock_timeout, same_lock_key, set_expiry)
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import DELETE_COMMANDS
 from redislint.semantic.sequences import expired_after
@@ -86,6 +86,8 @@ class LockWithoutTimeout(Rule):
               'lock = threading.Lock()\nalock = asyncio.Lock()\nwith lock:\n    pass\n'),
         Valid('import redis\nclass Store:\n    def lock(self, name):\n        return self\n'
               'Store().lock("x")\n'),
+        Valid('import redis\nr = redis.Redis()\ndef put_if_empty(key, value):\n'
+              '    return r.setnx(key, value)\ndef forget(key):\n    r.delete(key)\n'),
         Valid('import redis\nr = redis.Redis()\nconfig = {}\nif config.set("lock:x", 1, nx=True):\n'
               '    pass\n'),
         Valid('import redis\nr = redis.Redis()\ndef take(k):\n    with r.pipeline() as p:\n'
@@ -114,6 +116,8 @@ class LockWithoutTimeout(Rule):
                 '    key = "job:" + job + ":owner"\n    got = r.set(key, "me", nx=True)\n'
                 '    if not got:\n        return False\n    return True\n'
                 'def release(job):\n    r.delete("job:{}:owner".format(job))\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef take(name, token):\n'
+                '    return bool(r.set(f"{name}:lock", token, nx=True))\n'),
         Invalid('from redis.asyncio import Redis\nasync def take(r: Redis, name):\n'
                 '    return await r.setnx(f"mutex:{name}", 1)\n'),
     ]
@@ -137,13 +141,11 @@ class LockWithoutTimeout(Rule):
         if scope.kind != "module":
             return
         calls = self.model.redis_calls
-        released = {c.key for c in calls if c.command in DELETE_COMMANDS and c.key is not None}
-        released_templates = {k.template for k in released if k.template.replace("{}", "")}
+        releases = [c for c in calls if c.command in DELETE_COMMANDS]
         for call in calls:
             if not self._sets_lock_without_expiry(call):
                 continue
-            key = call.key
-            if not (is_lock_key(key) or key in released or key.template in released_templates):
+            if not (is_lock_key(call.key) or any(same_lock_key(call, d) for d in releases)):
                 continue
             if expired_after(call):
                 continue

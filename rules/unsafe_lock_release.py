@@ -2,24 +2,11 @@ from typing import Optional
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.flow import ResultFlow
-from redislint.semantic.locks import is_lock_key, is_nx_set, set_expiry
+from redislint.semantic.locks import is_lock_key, is_nx_set, same_lock_key, set_expiry
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.sequences import calls_after, expired_after
 
 _DELETES = ("delete", "unlink")
-
-
-def _same_lock(acquire: RedisCall, release: RedisCall) -> bool:
-    """Whether a SET NX and a DEL name the same lock: the same key in one function, or across
-    functions the same key pattern (`lock:{}`) or the same attribute (`self.key`)."""
-    a, b = acquire.key, release.key
-    if a is None or b is None:
-        return False
-    if acquire.scope is release.scope:
-        return a == b
-    if a.template.replace("{}", ""):
-        return a.template == b.template
-    return a == b and bool(a.parts) and all(p.startswith(("self.", "cls.")) for p in a.parts)
 
 
 class UnsafeLockRelease(Rule):
@@ -140,7 +127,7 @@ class UnsafeLockRelease(Rule):
             if check is not None:
                 message = self.get_message.format(command=release.command)
                 self.report(check.node, message, end=release.node)
-            elif any(_same_lock(lock, release) and self._before(lock, release) for lock in locks):
+            elif any(same_lock_key(lock, release) and self._before(lock, release) for lock in locks):
                 self.report(release.node, self.message.format(command=release.command))
 
     @staticmethod

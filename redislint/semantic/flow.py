@@ -63,9 +63,17 @@ class ResultFlow:
     # -- what carries the value ---------------------------------------------------------
     def carries(self, expr: cst.BaseExpression) -> bool:
         """`expr` evaluates to the result (or a part of it): the call, `await call`, a name
-        bound from it, a subscript of one of those, or `that or default`."""
-        while isinstance(expr, (cst.Await, cst.Subscript)):
-            expr = expr.expression if isinstance(expr, cst.Await) else expr.value
+        bound from it, a subscript of one of those, `that or default`, or `bool(that)`."""
+        while True:
+            if isinstance(expr, cst.Await):
+                expr = expr.expression
+            elif isinstance(expr, cst.Subscript):
+                expr = expr.value
+            elif (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name)
+                  and expr.func.value == "bool" and len(expr.args) == 1):
+                expr = expr.args[0].value
+            else:
+                break
         if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
             return self.carries(expr.left) or self.carries(expr.right)
         if expr is self.call:

@@ -26,6 +26,7 @@ SLEEP_FUNCTIONS = frozenset({"time.sleep", "asyncio.sleep", "trio.sleep", "anyio
                              "gevent.sleep", "eventlet.sleep"})
 _LOCK_WORDS = frozenset({"lock", "locks", "mutex", "lck"})
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_SELF_ATTRIBUTE = re.compile(r"^(?:self|cls)\.\w+$")
 
 
 def _argument(call: cst.Call, position: int, name: str) -> object:
@@ -84,6 +85,20 @@ def is_lock_key(key: Optional[Key]) -> bool:
         return False
     words = _WORD.findall(key.template.replace("{}", " "))
     return any(word.lower() in _LOCK_WORDS for word in words)
+
+
+def same_lock_key(a: "RedisCall", b: "RedisCall") -> bool:
+    """Whether two calls name the same lock key: the same `Key` in one scope; across functions
+    the same key pattern with literal text (`lock:{}`), or the same `self` attribute
+    (`self.key`). Two functions' parameters that happen to share a name are not enough."""
+    if a.key is None or b.key is None:
+        return False
+    if a.scope is b.scope:
+        return a.key == b.key
+    if a.key.template.replace("{}", ""):
+        return a.key.template == b.key.template
+    return a.key == b.key and bool(a.key.parts) and all(
+        _SELF_ATTRIBUTE.match(part) for part in a.key.parts)
 
 
 def work_seconds(model: "SemanticModel", call: cst.Call,
