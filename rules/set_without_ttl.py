@@ -39,7 +39,7 @@ class SetWithoutTtl(Rule):
       `FEATURE_FLAGS_KEY`): a key without a variable part is one key, not one per user or
       request, so it cannot pile up, and such keys (config, version and feature flags, a
       deploy marker written at startup) are usually meant to live forever. Only keys built
-      from a value (`f"user:{uid}"`, `"cache:" + url`, a key parameter) are flagged.
+      from a value (`f"user:{uid}"`, `"cache:" + url`, a key parameter) are flagged;
     - objects that are not Redis: a dict, Django's `cache.set(k, v, timeout)`, a user class.
 
     ## Why is this bad?
@@ -63,7 +63,8 @@ class SetWithoutTtl(Rule):
     See `redislint patterns caching`.
 
     ## Fix safety
-    No automatic fix exists yet: the right TTL depends on the data, so the rule cannot pick one.
+    No automatic fix exists yet. The right TTL depends on the data, so a fix will only be
+    offered when `default-ttl` is configured, and never with an invented TTL.
     """
 
     code = "RL101"
