@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Valid:
-    """Code the rule must stay silent on."""
+    """Code the rule must stay silent on (under `settings`, `[tool.redislint]` keys)."""
 
     code: str
+    settings: Dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

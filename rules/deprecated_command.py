@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Dict, NamedTuple, Optional, Tuple
 
 from redislint.rule import Invalid, Rule, Valid
@@ -38,13 +37,6 @@ REPLACEMENTS: Dict[str, Replacement] = {
 }
 # GEORADIUS ... STORE/STOREDIST becomes GEOSEARCHSTORE.
 _STORE_REPLACEMENT = "geosearchstore(dest, k, ...)"
-
-
-@dataclass(frozen=True)
-class _ValidOn(Valid):
-    """A valid example under non-default settings (the engine's `Valid` has none yet)."""
-
-    settings: Dict[str, object] = field(default_factory=dict)
 
 
 class DeprecatedCommand(Rule):
@@ -117,11 +109,11 @@ class DeprecatedCommand(Rule):
               'c = Cache()\nc.setex("k", 5, 1)\nc.hmset("h", {})\n'),
         Valid('from django.core.cache import cache\ncache.set("k", 1, 300)\n'
               'd = {}\nd.setdefault("k", 1)\n'),
-        _ValidOn('import redis\nr = redis.Redis()\ndef move():\n    r.rpoplpush("jobs", "busy")\n'
-                 '    r.getset("k", 1)\n    r.zrevrange("top", 0, 9)\n    r.georadius("geo", 1, 2, 5)\n',
-                 settings={"target-redis-version": "6.0"}),
-        _ValidOn('import redis\nr = redis.Redis()\nr.slaveof("10.0.0.1", 6379)\nr.hmset("h", {"a": 1})\n',
-                 settings={"target-redis-version": "3.2"}),
+        Valid('import redis\nr = redis.Redis()\ndef move():\n    r.rpoplpush("jobs", "busy")\n'
+              '    r.getset("k", 1)\n    r.zrevrange("top", 0, 9)\n    r.georadius("geo", 1, 2, 5)\n',
+              settings={"target-redis-version": "6.0"}),
+        Valid('import redis\nr = redis.Redis()\nr.slaveof("10.0.0.1", 6379)\nr.hmset("h", {"a": 1})\n',
+              settings={"target-redis-version": "3.2"}),
     ]
     INVALID = [
         Invalid('import redis\nr = redis.Redis()\ndef save(uid, v):\n    r.setex(f"u:{uid}", 60, v)\n'),
