@@ -45,7 +45,13 @@ class FalsyCacheMiss(Rule):
     does not write the key back (a feature flag, a "not found" answer), and when the raw bytes
     are tested but every value written back can never be empty (a number, a non-empty literal,
     `json.dumps(...)`, `pickle.dumps(...)`). A decoded value (`json.loads(raw)`) is always
-    suspect: `[]`, `{}`, `0`, `""`, `false` and `null` are all falsy.
+    suspect: `[]`, `{}`, `0`, `""`, `false` and `null` are all falsy. The value is followed through
+    local assignments (`raw = r.get(k)`, `v = json.loads(raw) if raw else None`), `await` and
+    `:=`. When `if v:` ends in `return`, the code after it is the miss path.
+
+    Not flagged: `v or default` and conditional expressions (no branch writes the key back), a
+    refill done by a helper function, `hgetall`/`smembers`/`lrange` (Redis stores no empty hash,
+    set or list, so empty really is a miss), and `json().get` (not recognised yet).
 
     ## Why is this bad?
     An empty result (an empty string, or with a JSON/pickle codec an empty list, `0`, `False`,
@@ -107,6 +113,9 @@ class FalsyCacheMiss(Rule):
         # a once-only marker written with a non-empty literal
         Valid(_HEAD + 'def notify(uid):\n    if not r.get(f"sent:{uid}"):\n        send(uid)\n'
               '        r.set(f"sent:{uid}", 1, ex=3600)\n'),
+        # negative caching: the refill never stores an empty value
+        Valid(_HEAD + 'def get(k):\n    v = r.get(k)\n    if not v:\n        v = load(k)\n'
+              '        r.set(k, v or "__none__", ex=60)\n    return v\n'),
         # the refill writes another key
         Valid(_HEAD + 'def get(uid):\n    v = r.get(f"user:{uid}")\n    if not v:\n'
               '        v = load(uid)\n        r.set(f"user:{uid}:miss", 1)\n    return v\n'),

@@ -5,7 +5,8 @@ import libcst as cst
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.database import (
     CACHE_COMMANDS, INVALIDATE_COMMANDS, FunctionWrites, WriteContext, db_write, entity,
-    has_literal_text, is_commit, key_entities, key_template, reachable,
+    has_literal_text, is_commit, is_invalidator, is_signal_handler, key_entities, key_template,
+    reachable,
 )
 from redislint.semantic.model import RedisCall
 
@@ -33,11 +34,21 @@ class MissingInvalidation(Rule):
     The entity of a write is the SQL table after `UPDATE`/`INTO`/`FROM`, the model class, or the
     name of the saved variable (and the model it was loaded or built from). The module caches an
     entity when it reads or writes (`get`, `set`, `hget`, `hset`, ...) a key whose template has
-    a literal segment naming it. Names are compared case-, separator- and number-insensitively:
+    a literal segment naming it: followed by an id (`user:{}`), ending the key (`cache:users`,
+    `user:{}:orders`) or followed by a collection word (`users:all`, `user:by_email:{}`);
+    `users:last_active_at` is a buffer of one column, not a cache of users. Names are compared
+    case- and separator-insensitively, singular or plural:
     table `users`, `user_profiles`, model `User`, `UserProfile`, variable `user` match keys
     `user:{}`, `users:{}`, `app:user_profile:{}`. Inserts only count for keys without a hole
-    (`users:all`, `users:count`): a new row cannot be in a per-id cache yet. A delete or write of
-    a key the linter cannot read (a parameter, an opaque helper) counts as invalidation.
+    (`users:all`, `users:count`): a new row cannot be in a per-id cache yet.
+
+    Counted as invalidation, to stay quiet when unsure: a delete or write of any key of the
+    entity (not only the exact cached pattern), of a key the linter cannot read (a parameter, an
+    opaque helper), a call whose name says so (`invalidate_user(uid)`, `evict(...)`,
+    `clear_cache()`), and, for ORM instance writes (`save()`, `delete()`, `session.add`), a
+    `post_save`/`post_delete` receiver or SQLAlchemy `listens_for` handler of the module that
+    invalidates the entity (bulk `update()` and raw SQL do not fire them). Keys used with
+    `set(..., nx=True)` are locks or markers, not caches. Django's `cache` is not Redis.
 
     ## Why is this bad?
     Cache-aside keeps serving the old value until its TTL runs out: users see their change
@@ -116,6 +127,24 @@ class MissingInvalidation(Rule):
         Valid('import redis\nr = redis.Redis()\n'
               'def cached(uid):\n    return r.get(f"user:{uid}")\n'
               'def stage(session, user):\n    session.add(user)\n'),
+        # a post_save receiver invalidates on every instance save
+        Valid(_HEAD + 'from django.db.models.signals import post_save\n'
+              'from django.dispatch import receiver\nfrom .models import User\n'
+              'def get(uid):\n    return r.get(f"user:{uid}")\n'
+              '@receiver(post_save, sender=User)\ndef _forget(sender, instance, **kwargs):\n'
+              '    r.delete(f"user:{instance.pk}")\n'
+              'def rename(uid, name):\n    user = User.objects.get(pk=uid)\n'
+              '    user.name = name\n    user.save()\n'),
+        # an invalidation helper imported from another module
+        Valid(_HEAD + 'from .cache import invalidate_user\n'
+              'def get(uid):\n    return r.get(f"user:{uid}")\n'
+              'def rename(db, uid, name):\n'
+              '    db.execute("UPDATE users SET name = ? WHERE id = ?", (name, uid))\n'
+              '    invalidate_user(uid)\n'),
+        # a lock (`set(..., nx=True)`) on a user key is not a cache of users
+        Valid(_HEAD + 'def rename(db, uid, name):\n'
+              '    if r.set(f"lock:user:{uid}", 1, nx=True, ex=5):\n'
+              '        db.execute("UPDATE users SET name = ? WHERE id = ?", (name, uid))\n'),
     ]
     INVALID = [
         # raw SQL through a cursor; cache read elsewhere in the module
@@ -151,6 +180,13 @@ class MissingInvalidation(Rule):
                 'def load(uid):\n    return r.get(f"users:{uid}")\n'
                 'def rename(db, uid, name):\n    user = db.get(User, uid)\n'
                 '    user.name = name\n    db.session.add(user)\n    db.session.commit()\n'),
+        # a bulk update bypasses the post_save receiver that invalidates
+        Invalid(_HEAD + 'from django.db.models.signals import post_save\n'
+                'from django.dispatch import receiver\nfrom .models import User\n'
+                'def get(uid):\n    return r.get(f"user:{uid}")\n'
+                '@receiver(post_save, sender=User)\ndef _forget(sender, instance, **kwargs):\n'
+                '    r.delete(f"user:{instance.pk}")\n'
+                'def deactivate(ids):\n    User.objects.filter(pk__in=ids).update(active=False)\n'),
         # an insert goes stale in a collection cache without a hole
         Invalid(_HEAD + 'import json\n'
                 'def all_users(db):\n    return json.loads(r.get("users:all") or "[]")\n'
@@ -171,7 +207,7 @@ class MissingInvalidation(Rule):
         owner = self._class_name() if scope.parent is not None and scope.parent.kind == "class" \
             else None
         name = f"{owner}.{node.name.value}" if owner else node.name.value
-        record = FunctionWrites(node, name)
+        record = FunctionWrites(node, name, signal=is_signal_handler(node))
         self._records.append(record)
         self._stack.append(record)
 
@@ -180,7 +216,7 @@ class MissingInvalidation(Rule):
 
     def on_redis_call(self, call: RedisCall) -> None:
         self._redis_nodes.add(id(call.node))
-        if call.command in CACHE_COMMANDS:
+        if call.command in CACHE_COMMANDS and not call.has_kwarg("nx"):
             template = self._template(call.arg(0, "name"))
             for name in key_entities(template or ""):
                 self._cached.setdefault(name, set()).add(template)  # type: ignore[arg-type]
@@ -212,6 +248,9 @@ class MissingInvalidation(Rule):
         if is_commit(node):
             record.commits = True
             return
+        if is_invalidator(node):
+            record.invalidates_unknown = True
+            return
         write = db_write(node, self._context())
         if write is not None:
             record.writes.append(write)
@@ -239,6 +278,9 @@ class MissingInvalidation(Rule):
                 entities = set(cached)
                 if any(self._invalidates(name, entities, by_name, edges)
                        for name in reachable(record.name, callers)):
+                    continue
+                if write.instance and any(self._invalidates(r.name, entities, by_name, edges)
+                                          for r in self._records if r.signal):
                     continue
                 pattern = sorted(cached.values())[0]
                 self.report(record.node, self.message.format(

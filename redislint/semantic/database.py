@@ -22,7 +22,7 @@ English rules (`users` -> `user`, `categories` -> `category`, `addresses` -> `ad
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
@@ -32,11 +32,16 @@ from redislint.semantic.keys import Key, key_of
 from redislint.semantic.names import dotted, string_value
 
 # Redis commands that read or write a cached value: a key they touch is "cached" by the module.
-CACHE_COMMANDS = frozenset({"get", "getex", "mget", "set", "setex", "psetex", "setnx", "getset",
-                            "mset", "hget", "hgetall", "hmget", "hset", "hmset", "hsetnx"})
+# (`set(..., nx=True)` / `setnx` are locks and once-only markers, not caches.)
+CACHE_COMMANDS = frozenset({"get", "getex", "mget", "set", "setex", "psetex", "getset",
+                            "mset", "hget", "hgetall", "hmget", "hset", "hmset"})
 # Redis commands that drop or replace a cached value: invalidation or refresh of their key.
 INVALIDATE_COMMANDS = frozenset({"delete", "unlink", "getdel", "hdel", "set", "setex", "psetex",
                                  "getset", "mset", "hset", "hmset", "hsetnx"})
+# Helper names that announce a cache invalidation (`invalidate_user(uid)`, `cache.evict(...)`).
+INVALIDATOR_NAME = re.compile(r"(^|_)(invalidat|evict|purge|bust|uncache)|(clear|flush|drop|expire|"
+                              r"refresh|delete|del|reset)_?cache|cache_?(clear|delete|del|reset)",
+                              re.IGNORECASE)
 # Methods that run a SQL statement given as their first argument.
 EXECUTE_METHODS = frozenset({"execute", "executemany", "exec_driver_sql", "fetch", "fetchrow",
                              "fetchval", "fetch_one", "fetch_all", "execute_many"})
@@ -49,6 +54,7 @@ _MANAGER_WRITES.update({"a" + method: kind for method, kind in _MANAGER_WRITES.i
 _SQL_WRAPPERS = frozenset({"text", "SQL", "literal_column"})
 # Attribute names that hold a model's query interface (`User.objects`, `User.query`).
 _MANAGERS = frozenset({"objects", "query", "_default_manager", "all_objects"})
+_SIGNALS = frozenset({"post_save", "post_delete", "pre_save", "pre_delete", "m2m_changed"})
 # Form-like wrappers whose `save()` writes their model (`UserForm(...).save()`).
 _WRAPPER_SUFFIXES = ("ModelForm", "Form", "Serializer", "Schema")
 
@@ -65,6 +71,12 @@ _SQL_UPSERT = re.compile(r"\bon\s+conflict\b.*\bdo\s+update\b|\bon\s+duplicate\s
                          r"|^\s*replace\b|\binsert\s+or\s+replace\b|^\s*merge\b|^\s*upsert\b",
                          re.IGNORECASE | re.DOTALL)
 _KEY_SEPARATORS = re.compile(r"\{\}|[:/|#.\s]+")
+_KEY_TOKENS = re.compile(r"\{\}|[^:/|#.\s{}]+")
+_COLLECTION_WORDS = frozenset({
+    "all", "list", "count", "counts", "total", "ids", "index", "page", "pages", "recent",
+    "latest", "top", "popular", "active", "featured", "catalog", "catalogue", "summary", "stats",
+    "search", "feed", "by",
+})
 _IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman"}
 
 
@@ -74,12 +86,15 @@ class DbWrite:
 
     `kind` is insert, update, delete, or write (an ORM save/add that may be either).
     `needs_commit`: only a write if the function also commits (`session.add(obj)`).
+    `instance`: a write of one ORM object (`save()`, `delete()`, `session.add`), which model
+    signals / ORM events (`post_save`, `after_update`) see; raw SQL and bulk updates do not.
     """
 
     node: cst.Call
     kind: str
     entities: Tuple[str, ...]
     needs_commit: bool = False
+    instance: bool = False
 
     @property
     def label(self) -> str:
@@ -122,14 +137,27 @@ def singular(word: str) -> str:
 
 
 def key_entities(template: str) -> FrozenSet[str]:
-    """The entities a key template names: one per literal segment (`user:{}:orders` ->
-    {user, order})."""
+    """The entities a key template names. A literal segment names one when an id follows it
+    (`user:{}`, `user_{}`), when it ends the key (`cache:users`, `user:{}:orders`), or when a
+    collection or lookup word follows it (`users:all`, `users:count`, `user:by_email:{}`).
+    `users:last_active_at` names `lastactiveat`, not `user`: a per-field buffer, not a cache
+    of users."""
+    tokens = [t for t in _KEY_TOKENS.findall(template) if t.strip(":/|#. \t")]
     found = set()
-    for segment in _KEY_SEPARATORS.split(template):
-        name = entity(segment)
-        if name:
-            found.add(name)
+    for index, token in enumerate(tokens):
+        if token == "{}":
+            continue
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if following is None or following == "{}" or _collection_word(following):
+            name = entity(token)
+            if name:
+                found.add(name)
     return frozenset(found)
+
+
+def _collection_word(segment: str) -> bool:
+    text = segment.lower().strip("_-")
+    return text in _COLLECTION_WORDS or text.startswith(("by_", "by-", "for_"))
 
 
 def has_literal_text(template: str) -> bool:
@@ -222,18 +250,39 @@ def db_write(call: cst.Call, context: WriteContext) -> Optional[DbWrite]:
         managed = _managed_model(receiver, context)
         if managed is not None:
             return DbWrite(call, _MANAGER_WRITES[method], (managed,))
-    if method in ("save", "asave") and not positional:
-        return _object_write(call, receiver, "write", context)
-    if method in ("delete", "adelete") and not positional and not isinstance(receiver, cst.Call):
+    found: Optional[DbWrite] = None
+    if method in ("save", "asave") and not positional and not _is_session(receiver):
+        found = _object_write(call, receiver, "write", context)
+    elif method in ("delete", "adelete") and not positional and not isinstance(receiver, cst.Call):
         found = _object_write(call, receiver, "delete", context)
-        return found
-    if method in ("add", "merge", "delete") and len(positional) == 1 and _is_session(receiver):
+    elif method in ("add", "merge", "delete") and len(positional) == 1 and _is_session(receiver):
         kind = "delete" if method == "delete" else "write"
         found = _object_write(call, positional[0], kind, context)
         if found is not None and method != "delete":
-            return DbWrite(call, found.kind, found.entities, needs_commit=True)
-        return found
-    return None
+            found = replace(found, needs_commit=True)
+    return replace(found, instance=True) if found is not None else None
+
+
+def is_signal_handler(node: cst.FunctionDef) -> bool:
+    """Runs on every ORM save/delete of a model: `@receiver(post_save, sender=User)`,
+    `@event.listens_for(User, "after_update")`."""
+    for decorator in node.decorators:
+        expr = decorator.decorator
+        if not isinstance(expr, cst.Call):
+            continue
+        name = (dotted(expr.func) or "").split(".")[-1]
+        if name == "listens_for":
+            return True
+        if name == "receiver" and any(
+                (dotted(a.value) or "").split(".")[-1] in _SIGNALS for a in expr.args):
+            return True
+    return False
+
+
+def is_invalidator(call: cst.Call) -> bool:
+    """A call whose name announces a cache invalidation: `invalidate_user(uid)`, `evict(key)`."""
+    name = (dotted(call.func) or "").split(".")[-1]
+    return bool(name) and INVALIDATOR_NAME.search(name) is not None
 
 
 def is_commit(call: cst.Call) -> bool:
@@ -430,6 +479,7 @@ class FunctionWrites:
     invalidates_unknown: bool = False
     commits: bool = False
     calls: set = field(default_factory=set)
+    signal: bool = False  # a model signal / ORM event handler
 
 
 def reachable(start: str, edges: Dict[str, Sequence[str]], limit: int = 50) -> Iterator[str]:

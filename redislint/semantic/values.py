@@ -52,6 +52,10 @@ def never_empty(expr: Optional[cst.BaseExpression],
         return any(isinstance(p, cst.FormattedStringText) and p.value for p in expr.parts)
     if isinstance(expr, cst.Name):
         return expr.value in known
+    if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
+        return never_empty(expr.right, qualify, known)  # `value or "__none__"`
+    if isinstance(expr, cst.IfExp):
+        return never_empty(expr.body, qualify, known) and never_empty(expr.orelse, qualify, known)
     if isinstance(expr, cst.Call):
         func = expr.func
         if isinstance(func, cst.Attribute) and func.attr.value in _NEVER_EMPTY_METHODS:
