@@ -69,6 +69,8 @@ class UnreliableQueuePop(Rule):
               '    handle(d.pop("a"))\n'),
         Valid('import logging\nimport redis\nr = redis.Redis()\nlog = logging.getLogger()\n'
               'def peek(k):\n    item = r.lpop(k)\n    log.info("dropped %s", item)\n'),
+        Valid('import redis\nr = redis.Redis()\nwhile True:\n    item = r.blpop("events", 1)\n'
+              '    if item:\n        print(str(item[1]))\n'),
         Valid('import redis\nclass Queue:\n    def lpop(self, k):\n        return k\n'
               'def work(q: Queue, handle):\n    handle(q.lpop("jobs"))\n'),
     ]

@@ -107,6 +107,9 @@ class UnsafeLockRelease(Rule):
                 '    return r.set("lock:" + name, token, nx=True, ex=30)\n'
                 'def release(name, token):\n    if r.get(f"lock:{name}") == token:\n'
                 '        r.delete("lock:{}".format(name))\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef release(name, token):\n'
+                '    key = "lock:%s" % name\n    owner = r.get(key).decode()\n'
+                '    if owner == token:\n        r.delete(key)\n'),
         Invalid('from redis.asyncio import Redis\nasync def release(r: Redis, job, token):\n'
                 '    owner = await r.get(f"jobs:{job}:lock")\n    if owner != token:\n'
                 '        return\n    await r.unlink(f"jobs:{job}:lock")\n'),

@@ -17,6 +17,9 @@ from redislint.walk import iter_children
 _NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 _TESTED = (cst.If, cst.While, cst.IfExp, cst.Assert)
 _EQUALITY = (cst.Equal, cst.NotEqual)
+# Calls that return the same value in another form.
+_CONVERSIONS = frozenset({"bool", "str", "bytes"})
+_CONVERTING_METHODS = frozenset({"decode", "encode", "strip"})
 # Calls that look at a value without processing it.
 _INSPECTING = frozenset({"print", "len", "bool", "isinstance", "repr", "type", "id", "debug",
                          "info", "warning", "warn", "error", "exception", "critical", "log"})
@@ -63,15 +66,19 @@ class ResultFlow:
     # -- what carries the value ---------------------------------------------------------
     def carries(self, expr: cst.BaseExpression) -> bool:
         """`expr` evaluates to the result (or a part of it): the call, `await call`, a name
-        bound from it, a subscript of one of those, `that or default`, or `bool(that)`."""
+        bound from it, a subscript of one of those, `that or default`, or the same value
+        converted (`bool(that)`, `str(that)`, `that.decode()`)."""
         while True:
             if isinstance(expr, cst.Await):
                 expr = expr.expression
             elif isinstance(expr, cst.Subscript):
                 expr = expr.value
-            elif (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name)
-                  and expr.func.value == "bool" and len(expr.args) == 1):
+            elif isinstance(expr, cst.Call) and len(expr.args) == 1 and isinstance(
+                    expr.func, cst.Name) and expr.func.value in _CONVERSIONS:
                 expr = expr.args[0].value
+            elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+                    expr.func.attr.value in _CONVERTING_METHODS:
+                expr = expr.func.value
             else:
                 break
         if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
@@ -145,14 +152,14 @@ class ResultFlow:
 
     def passed_to_call(self) -> List[cst.Call]:
         """Calls that receive the result (or something computed from it) as an argument,
-        besides calls that only inspect it (print, len, logging)."""
+        besides calls that only inspect it (print, len, logging) or convert it (`str(x)`)."""
         found = []
         for node in self.nodes:
             if not isinstance(node, cst.Call) or node is self.call:
                 continue
             func = node.func
             name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
-            if name in _INSPECTING:
+            if name in _INSPECTING or name in _CONVERSIONS:
                 continue
             if any(self._contains(arg.value) for arg in node.args):
                 found.append(node)
