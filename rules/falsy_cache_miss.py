@@ -29,8 +29,12 @@ class _Check:
     miss: Tuple[cst.CSTNode, ...]
 
 
-# Transformations that keep an empty value empty and a non-empty one non-empty.
-_PRESERVING = frozenset({"decode", "str", "bool"})
+# Calls that turn a cached value into another form of the same value (decoders); a predicate
+# over it (`is_fresh(v)`) is not the value. The first ones keep an empty value empty and a
+# non-empty one non-empty.
+_PRESERVING = frozenset({"decode", "str", "bool", "strip"})
+_DECODERS = _PRESERVING | frozenset({"loads", "unpackb", "unpack", "deserialize", "deserialise",
+                                     "from_json", "literal_eval", "int", "float"})
 
 
 class FalsyCacheMiss(Rule):
@@ -116,6 +120,9 @@ class FalsyCacheMiss(Rule):
         # negative caching: the refill never stores an empty value
         Valid(_HEAD + 'def get(k):\n    v = r.get(k)\n    if not v:\n        v = load(k)\n'
               '        r.set(k, v or "__none__", ex=60)\n    return v\n'),
+        # a predicate over the cached value is not a truth test of it
+        Valid(_HEAD + 'def get(k):\n    v = r.get(k)\n    if not is_fresh(v):\n'
+              '        v = load(k)\n        r.set(k, v, ex=60)\n    return v\n'),
         # the refill writes another key
         Valid(_HEAD + 'def get(uid):\n    v = r.get(f"user:{uid}")\n    if not v:\n'
               '        v = load(uid)\n        r.set(f"user:{uid}:miss", 1)\n    return v\n'),
@@ -203,6 +210,8 @@ class FalsyCacheMiss(Rule):
             func = expr.func
             name = func.attr.value if isinstance(func, cst.Attribute) else \
                 func.value if isinstance(func, cst.Name) else None
+            if name not in _DECODERS:
+                return None
             inputs = [a.value for a in expr.args]
             if isinstance(func, cst.Attribute):
                 inputs.insert(0, func.value)
