@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""How fast is redislint, next to the parser's own floor and to its peers?
+
+Usage:
+    python benchmarks/lint_speed.py                  # the installed redis package + the stdlib
+    python benchmarks/lint_speed.py PATH [PATH...]   # any other trees (a checkout of your project)
+    python benchmarks/lint_speed.py --scale PATH     # the corpus replicated 1x, 2x, 4x
+
+For each corpus it prints files, lines and the median wall time over --runs runs of:
+  parse-only   libcst parsing every file in one process (the floor a libcst linter cannot beat)
+  -j1          redislint --no-cache -j1 --select ALL
+  -jN          redislint --no-cache --select ALL on all cores
+  warm         redislint --select ALL with a warm cache
+  fixit        `fixit lint` (when installed)
+  semgrep      semgrep with four Redis patterns (when installed)
+with each one's ratio to parse-only measured in the same run, and peak memory (max RSS of the
+largest process). Corpora under site-packages are copied to a temporary folder first, because
+redislint (like Ruff) excludes site-packages by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+PARSE_ONLY = textwrap.dedent("""
+    import os, sys, libcst
+    SKIP = {"site-packages", "__pycache__", ".git", ".venv", "venv", "node_modules", "build", "dist"}
+    count = 0
+    for root, dirs, files in os.walk(sys.argv[1]):
+        dirs[:] = [d for d in dirs if d not in SKIP]
+        for name in files:
+            if name.endswith((".py", ".pyi")):
+                try:
+                    libcst.parse_module(open(os.path.join(root, name), "rb").read())
+                except Exception:
+                    pass
+                count += 1
+    print(count)
+""")
+
+SEMGREP_RULES = textwrap.dedent("""
+    rules:
+      - id: keys-command
+        languages: [python]
+        severity: WARNING
+        message: KEYS blocks Redis
+        pattern: $R.keys(...)
+      - id: incr-expire-not-atomic
+        languages: [python]
+        severity: WARNING
+        message: INCR then EXPIRE is not atomic
+        patterns:
+          - pattern: |
+              $R.incr($K, ...)
+              ...
+              $R.expire($K, ...)
+      - id: set-without-ttl
+        languages: [python]
+        severity: WARNING
+        message: SET without expiry
+        patterns:
+          - pattern: $R.set($K, $V)
+      - id: lock-without-timeout
+        languages: [python]
+        severity: WARNING
+        message: lock without timeout
+        patterns:
+          - pattern: $R.lock($NAME)
+""")
+
+MEASURE = textwrap.dedent("""
+    import resource, subprocess, sys, time
+    start = time.perf_counter()
+    code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    elapsed = time.perf_counter() - start
+    print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+""")
+
+
+def measure(command: List[str], runs: int, env: Optional[dict] = None) -> Tuple[float, float]:
+    """Median seconds and peak RSS (MiB) over `runs` runs."""
+    times, peaks = [], []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True,
+                             text=True, env=env, check=True).stdout.split()
+        times.append(float(out[0]))
+        peaks.append(int(out[1]) / 1024)
+    return statistics.median(times), max(peaks)
+
+
+def corpus_size(path: Path) -> Tuple[int, int]:
+    files = lines = 0
+    for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git")]
+        for name in names:
+            if name.endswith((".py", ".pyi")):
+                files += 1
+                with open(os.path.join(root, name), "rb") as handle:
+                    lines += handle.read().count(b"\n")
+    return files, lines
+
+
+def default_corpora(workdir: Path) -> List[Tuple[str, Path]]:
+    import redis
+
+    corpora = []
+    redis_copy = workdir / "redis-py"
+    shutil.copytree(Path(redis.__file__).parent, redis_copy, ignore=shutil.ignore_patterns("__pycache__"))
+    corpora.append(("redis-py (installed package)", redis_copy))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    stdlib_copy = workdir / "stdlib"
+    shutil.copytree(stdlib, stdlib_copy, ignore=shutil.ignore_patterns(
+        "__pycache__", "site-packages", "test", "tests", "idlelib", "lib2to3", "*.exe"), symlinks=True)
+    corpora.append(("python stdlib (no tests)", stdlib_copy))
+    return corpora
+
+
+def bench(name: str, path: Path, runs: int) -> None:
+    files, lines = corpus_size(path)
+    print(f"\n== {name}: {files} files, {lines} lines ({path})")
+    cache = Path(tempfile.mkdtemp(prefix="redislint-bench-cache-"))
+    redislint = [sys.executable, "-m", "redislint", "--select", "ALL", "--exit-zero", "-q",
+                 "--output-format", "concise"]
+    rows = []
+    floor, floor_mem = measure([sys.executable, "-c", PARSE_ONLY, str(path)], runs)
+    rows.append(("libcst parse-only (floor)", floor, floor_mem))
+    rows.append(("redislint -j1 --no-cache", *measure(redislint + ["--no-cache", "-j1", str(path)], runs)))
+    rows.append((f"redislint -j{os.cpu_count()} --no-cache", *measure(redislint + ["--no-cache", str(path)], runs)))
+    subprocess.run(redislint + ["--cache-dir", str(cache), str(path)], capture_output=True)
+    rows.append(("redislint warm cache", *measure(redislint + ["--cache-dir", str(cache), str(path)], runs)))
+    if shutil.which("fixit"):
+        rows.append(("fixit lint", *measure(["fixit", "lint", str(path)], max(1, runs // 2))))
+    else:
+        rows.append(("fixit lint", None, None))
+    if shutil.which("semgrep"):
+        rules = Path(tempfile.mkdtemp()) / "redis.yml"
+        rules.write_text(SEMGREP_RULES)
+        rows.append(("semgrep (4 Redis patterns)", *measure(
+            ["semgrep", "scan", "--config", str(rules), "--metrics=off", "--quiet", str(path)],
+            max(1, runs // 2))))
+    else:
+        rows.append(("semgrep (4 Redis patterns)", None, None))
+    shutil.rmtree(cache, ignore_errors=True)
+    print(f"{'tool':<32}{'median s':>10}{'x floor':>10}{'peak MiB':>10}")
+    for label, seconds, memory in rows:
+        if seconds is None:
+            print(f"{label:<32}{'not installed':>30}")
+            continue
+        print(f"{label:<32}{seconds:>10.3f}{seconds / floor:>10.2f}{memory:>10.0f}")
+
+
+def scaled(path: Path, factor: int, workdir: Path) -> Path:
+    target = workdir / f"{path.name}-x{factor}"
+    if not target.exists():
+        for copy in range(factor):
+            shutil.copytree(path, target / f"copy{copy}", ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("corpora", nargs="*", type=Path)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scale", action="store_true", help="replicate each corpus 1x, 2x, 4x")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
+    with tempfile.TemporaryDirectory(prefix="redislint-bench-") as tmp:
+        workdir = Path(tmp)
+        corpora = [(str(p), p) for p in args.corpora] or default_corpora(workdir)
+        for name, path in corpora:
+            if args.scale:
+                for factor in (1, 2, 4):
+                    bench(f"{name} x{factor}", scaled(path, factor, workdir), args.runs)
+            else:
+                bench(name, path, args.runs)
+
+
+if __name__ == "__main__":
+    main()
