@@ -149,6 +149,15 @@ def _fix_info(fix: Fix, spans: Dict, empty: cst.Module) -> Optional[FixInfo]:
         span = spans.get(old)
         if span is None:
             return None
+        if isinstance(new, cst.RemovalSentinel):
+            # A removed statement takes its whole lines: indentation, trailing comment, newline
+            # and the blank lines above it (its `leading_lines`), as the rewritten tree does.
+            start = (span[0][0] - len(getattr(old, "leading_lines", ())), 1)
+            end = span[1] if span[1][1] == 1 else (span[1][0] + 1, 1)
+            edits.append(Edit(start, end, ""))
+            continue
+        if isinstance(old, cst.BaseStatement) and isinstance(new, cst.BaseStatement):
+            new = new.with_changes(leading_lines=())  # outside the span, and kept
         edits.append(Edit(span[0], span[1], empty.code_for_node(new)))
     return FixInfo(fix.applicability, fix.message, tuple(sorted(edits, key=lambda e: e.start)))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Union
 
 import libcst as cst
 
@@ -40,10 +40,13 @@ class Invalid:
 
 @dataclass
 class Fix:
-    """A replacement of CST nodes; `safe` fixes apply with --fix, unsafe ones need --unsafe-fixes."""
+    """A replacement of CST nodes; `safe` fixes apply with --fix, unsafe ones need --unsafe-fixes.
+
+    A statement may map to `cst.RemovalSentinel.REMOVE` to delete it
+    (`redislint.semantic.edits.remove_statements`)."""
 
     message: str
-    replacements: Dict[cst.CSTNode, cst.CSTNode]
+    replacements: Dict[cst.CSTNode, Union[cst.CSTNode, cst.RemovalSentinel]]
     applicability: str = "safe"  # "safe" | "unsafe"
 
 

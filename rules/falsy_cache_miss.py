@@ -3,9 +3,10 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from redislint.rule import Invalid, Rule, Valid
+from redislint.rule import Fix, Invalid, Rule, Valid
 from redislint.semantic.keys import Key
 from redislint.semantic.model import RedisCall, Scope
+from redislint.semantic.names import string_value
 from redislint.semantic.values import (
     CACHE_FILLS, CACHE_READS, always_exits, never_empty, stored_value, truth_tests,
 )
@@ -27,6 +28,8 @@ class _Check:
     operand: cst.BaseExpression
     cached: Optional[_Cached]
     miss: Tuple[cst.CSTNode, ...]
+    branch: str  # "body" for `if not v:`, "orelse" for `if v:`
+    none_on_miss: bool = False  # the operand is None exactly when the read missed
 
 
 # Calls that turn a cached value into another form of the same value (decoders); a predicate
@@ -83,8 +86,14 @@ class FalsyCacheMiss(Rule):
     See `redislint patterns caching`: values are stored as JSON, so `null` and `[]` are hits.
 
     ## Fix safety
-    No automatic fix yet: an unsafe `is None` rewrite will come later (it changes behaviour for
-    a value that really is stored empty on purpose).
+    An unsafe fix rewrites the truth test into a None test: `if not v:` -> `if v is None:`,
+    `if v:` -> `if v is not None:` (also inside `and`/`or`, on `await r.get(k)` and on
+    `(v := r.get(k))`). It is only offered when the tested value is None exactly on a miss:
+    the read itself (`get`/`getex`/`hget` return None for a missing key or field), a name bound
+    to it, `json.loads(raw or "null")`, or `decode(raw) if raw else None`. It is unsafe because
+    it changes behaviour for the values the rule is about: an empty value stored on purpose to
+    mean "recompute me" is now a hit. No fix where a miss is not None (`r.get(k) or b""`,
+    `json.loads(raw or "{}")`) or where the value went through other code.
     """
 
     code = "RL402"
@@ -93,7 +102,7 @@ class FalsyCacheMiss(Rule):
                "rewritten on every request: test `is None` instead "
                "(see `redislint patterns caching`)")
     pattern = "caching"
-    fix_safety = None
+    fix_safety = "unsafe"
 
     VALID = [
         Valid(_HEAD + 'def get(uid):\n    v = r.get(f"user:{uid}")\n    if v is None:\n'
@@ -129,12 +138,19 @@ class FalsyCacheMiss(Rule):
     ]
     INVALID = [
         Invalid(_HEAD + 'def get(uid):\n    v = r.get(f"user:{uid}")\n    if not v:\n'
-                '        v = load(uid)\n        r.set("user:" + str(uid), v, ex=60)\n    return v\n'),
+                '        v = load(uid)\n        r.set("user:" + str(uid), v, ex=60)\n    return v\n',
+                expected_fix=_HEAD + 'def get(uid):\n    v = r.get(f"user:{uid}")\n    if v is None:\n'
+                '        v = load(uid)\n        r.set("user:" + str(uid), v, ex=60)\n    return v\n',
+                unsafe=True),
         # decoded JSON: [] / 0 / null are falsy
         Invalid(_HEAD + 'def orders(uid):\n    key = "orders:{}".format(uid)\n'
                 '    data = json.loads(r.get(key) or "null")\n    if not data:\n'
                 '        data = load(uid)\n        r.set(key, json.dumps(data), ex=300)\n'
-                '    return data\n'),
+                '    return data\n',
+                expected_fix=_HEAD + 'def orders(uid):\n    key = "orders:{}".format(uid)\n'
+                '    data = json.loads(r.get(key) or "null")\n    if data is None:\n'
+                '        data = load(uid)\n        r.set(key, json.dumps(data), ex=300)\n'
+                '    return data\n', unsafe=True),
         # `if v: return` then the refill after the `if`; `self.r` from `__init__`
         Invalid('import redis, pickle\nclass Repo:\n    def __init__(self):\n'
                 '        self.r = redis.Redis()\n'
@@ -142,14 +158,33 @@ class FalsyCacheMiss(Rule):
                 '        value = pickle.loads(raw) if raw else None\n'
                 '        if value:\n            return value\n'
                 '        value = self.load(pid)\n'
-                '        self.r.hset("products", pid, pickle.dumps(value))\n        return value\n'),
+                '        self.r.hset("products", pid, pickle.dumps(value))\n        return value\n',
+                expected_fix='import redis, pickle\nclass Repo:\n    def __init__(self):\n'
+                '        self.r = redis.Redis()\n'
+                '    def get(self, pid):\n        raw = self.r.hget("products", pid)\n'
+                '        value = pickle.loads(raw) if raw else None\n'
+                '        if value is not None:\n            return value\n'
+                '        value = self.load(pid)\n'
+                '        self.r.hset("products", pid, pickle.dumps(value))\n        return value\n',
+                unsafe=True),
         # redis.asyncio + await, annotated parameter, read inside the test
         Invalid('from redis.asyncio import Redis\nasync def get(r: Redis, k: str):\n'
                 '    if not await r.get(k):\n        await r.set(k, await compute(k), ex=30)\n'
-                '    return await r.get(k)\n'),
+                '    return await r.get(k)\n',
+                expected_fix='from redis.asyncio import Redis\nasync def get(r: Redis, k: str):\n'
+                '    if await r.get(k) is None:\n        await r.set(k, await compute(k), ex=30)\n'
+                '    return await r.get(k)\n', unsafe=True),
         # a walrus read, an `or` chain
         Invalid(_HEAD + 'def get(k, force=False):\n    if force or not (v := r.getex(k, ex=60)):\n'
+                '        v = compute(k)\n        r.set(k, v, ex=60)\n    return v\n',
+                expected_fix=_HEAD + 'def get(k, force=False):\n'
+                '    if force or (v := r.getex(k, ex=60)) is None:\n'
+                '        v = compute(k)\n        r.set(k, v, ex=60)\n    return v\n', unsafe=True),
+        # no fix: a miss is not None here
+        Invalid(_HEAD + 'def get(k):\n    v = r.get(k) or b""\n    if not v:\n'
                 '        v = compute(k)\n        r.set(k, v, ex=60)\n    return v\n'),
+        Invalid(_HEAD + 'def get(k):\n    data = json.loads(r.get(k) or "{}")\n    if not data:\n'
+                '        data = compute(k)\n        r.set(k, json.dumps(data), ex=60)\n    return data\n'),
     ]
 
     def __init__(self, model, settings) -> None:
@@ -157,6 +192,7 @@ class FalsyCacheMiss(Rule):
         self._reads: Dict[int, RedisCall] = {}
         self._values: Dict[int, Dict[str, _Cached]] = {}
         self._never_empty: Dict[int, Set[str]] = {}
+        self._none_on_miss: Dict[int, Set[str]] = {}
         self._checks: Dict[int, List[_Check]] = {}
 
     def on_redis_call(self, call: RedisCall) -> None:
@@ -182,6 +218,11 @@ class FalsyCacheMiss(Rule):
             values[target.value] = found
         else:
             values.pop(target.value, None)
+        none = self._none_on_miss.setdefault(scope, set())
+        if self._miss_is_none(value):
+            none.add(target.value)
+        else:
+            none.discard(target.value)
         known = self._never_empty.setdefault(scope, set())
         if never_empty(value, self.model.qualified_name, known):
             known.add(target.value)
@@ -241,17 +282,20 @@ class FalsyCacheMiss(Rule):
             if isinstance(operand, cst.Name) and cached is None:
                 continue
             checks = self._checks.setdefault(id(self.model.scope), [])
-            checks.append(_Check(node, operand, cached, miss))
+            none = isinstance(operand, cst.Name) and self._miss_is_none(operand)
+            checks.append(_Check(node, operand, cached, miss, branch, none))
 
     def leave_If(self, node: cst.If) -> None:
         for check in self._checks.get(id(self.model.scope), ()):
             if check.node is node and check.cached is None:
                 check.cached = self._cached(check.operand)
+                check.none_on_miss = self._miss_is_none(check.operand)
 
     def on_scope_exit(self, scope: Scope) -> None:
         checks = self._checks.pop(id(scope), ())
         known = self._never_empty.pop(id(scope), set())
         self._values.pop(id(scope), None)
+        self._none_on_miss.pop(id(scope), None)
         reported: Set[int] = set()
         for check in checks:
             if check.cached is None or id(check.node) in reported:
@@ -264,7 +308,62 @@ class FalsyCacheMiss(Rule):
                     never_empty(stored_value(c), self.model.qualified_name, known) for c in fills):
                 continue
             reported.add(id(check.node))
-            self.report(check.node.test)
+            self.report(check.node.test, fix=self._fix(check))
+
+    # -- the fix ----------------------------------------------------------------------------
+    def _miss_is_none(self, expr: cst.BaseExpression) -> bool:
+        """`expr` is None exactly when the read missed: the read itself (`get`/`getex`/`hget`
+        return None), a name bound to one, `json.loads(read or "null")`, or
+        `decode(raw) if raw else None`. Not `read or b""`, `json.loads(read or "{}")`..."""
+        if isinstance(expr, cst.Await):
+            return self._miss_is_none(expr.expression)
+        if isinstance(expr, cst.NamedExpr):
+            return self._miss_is_none(expr.value)
+        if isinstance(expr, cst.Name):
+            return expr.value in self._none_on_miss.get(id(self.model.scope), ())
+        if isinstance(expr, cst.IfExp):
+            return (isinstance(expr.orelse, cst.Name) and expr.orelse.value == "None"
+                    and self._miss_is_none(expr.test))
+        if isinstance(expr, cst.Call):
+            if id(expr) in self._reads:
+                return True
+            name = self.model.qualified_name(expr.func) or ""
+            if name.split(".")[-1] == "loads" and len(expr.args) == 1:
+                value = expr.args[0].value
+                return (isinstance(value, cst.BooleanOperation) and isinstance(
+                    value.operator, cst.Or) and string_value(value.right) == "null"
+                    and self._miss_is_none(value.left))
+        return False
+
+    @staticmethod
+    def _fix(check: _Check) -> Optional[Fix]:
+        """`not v` -> `v is None`, `v` -> `v is not None`, when `v` is None exactly on a miss."""
+        if not check.none_on_miss:
+            return None
+        operand = check.operand
+        if check.branch == "orelse":
+            target: cst.CSTNode = operand
+            new = cst.Comparison(operand, [cst.ComparisonTarget(cst.IsNot(), cst.Name("None"))])
+        else:
+            target = next((n for n in _unary_nots(check.node.test) if n.expression is operand),
+                          None)  # type: ignore[assignment]
+            if target is None:
+                return None
+            new = cst.Comparison(operand, [cst.ComparisonTarget(cst.Is(), cst.Name("None"))],
+                                 lpar=target.lpar, rpar=target.rpar)  # type: ignore[union-attr]
+        return Fix("Test the miss with `is None`", {target: new}, "unsafe")
+
+
+def _unary_nots(test: cst.BaseExpression) -> List[cst.UnaryOperation]:
+    """The `not x` operations of an `if` test, through `and`/`or`."""
+    found, pending = [], [test]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.BooleanOperation):
+            pending += [node.left, node.right]
+        elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            found.append(node)
+    return found
 
 
 def _inside(call: RedisCall, blocks: Tuple[cst.CSTNode, ...]) -> bool:

@@ -1,12 +1,16 @@
+from typing import Optional
+
 import libcst as cst
 
-from redislint.rule import Invalid, Rule, Valid
+from redislint.rule import Fix, Invalid, Rule, Valid
+from redislint.semantic.edits import add_keywords, keyword, literal_number
 from redislint.semantic.flow import ResultFlow
 from redislint.semantic.locks import (DYNAMIC, is_lock_constructor, is_lock_key, is_none,
-                                      is_nx_set, lock_timeout, same_lock_key, set_expiry)
+                                      is_nx_set, lock_timeout, same_lock_key)
 from redislint.semantic.model import RedisCall, Scope
-from redislint.semantic.redispy import DELETE_COMMANDS
+from redislint.semantic.redispy import DELETE_COMMANDS, write_ttl
 from redislint.semantic.sequences import expired_after
+from redislint.semantic.ttl import set_without_expiry
 
 
 class LockWithoutTimeout(Rule):
@@ -47,9 +51,14 @@ class LockWithoutTimeout(Rule):
     working; see `redislint patterns locks`.
 
     ## Fix safety
-    No automatic fix yet. A later version will offer an unsafe fix that adds
-    `timeout=<lock-timeout>` (the `lock-timeout` setting): unsafe, because a timeout shorter
-    than the critical section lets a second holder in.
+    Only with `lock-timeout` configured (`[tool.redislint]`, seconds), an unsafe fix adds
+    `timeout=<lock-timeout>` to `lock(...)`/`Lock(...)` (or puts it in place of the `None`
+    passed), and `ex=<lock-timeout>` (`px=` in milliseconds for a fraction of a second) to a
+    hand-made `set(key, token, nx=True)` lock. Without it there is no fix: redislint never
+    invents a timeout. Unsafe because a timeout shorter than the critical section lets a
+    second holder in while the first still works. No fix for SETNX (it has no expiry option:
+    RL901/RL203 turn it into `set(..., nx=True)` first) or for a SET that passes an expiry
+    option already (even `ex=None`).
     """
 
     code = "RL301"
@@ -60,7 +69,7 @@ class LockWithoutTimeout(Rule):
     set_message = ("`{command}` used as a lock sets no expiry, so a holder that crashes keeps the "
                    "lock forever: add `ex=`/`px=` in the same `set(..., nx=True)` call "
                    "(see `redislint patterns locks`)")
-    fix_safety = None
+    fix_safety = "unsafe"
     pattern = "locks"
 
     VALID = [
@@ -120,6 +129,23 @@ class LockWithoutTimeout(Rule):
                 '    return bool(r.set(f"{name}:lock", token, nx=True))\n'),
         Invalid('from redis.asyncio import Redis\nasync def take(r: Redis, name):\n'
                 '    return await r.setnx(f"mutex:{name}", 1)\n'),
+        # with `lock-timeout` configured: unsafe fixes
+        Invalid('import redis\nfrom redis.lock import Lock\nr = redis.Redis()\ndef run(k, token):\n'
+                '    with r.lock("report", blocking_timeout=5):\n        pass\n'
+                '    if Lock(r, "nightly", None, blocking=False).acquire():\n        pass\n'
+                '    if r.set(f"lock:{k}", token, nx=True):\n        return True\n',
+                settings={"lock-timeout": 30}, count=3, unsafe=True,
+                expected_fix='import redis\nfrom redis.lock import Lock\nr = redis.Redis()\n'
+                'def run(k, token):\n    with r.lock("report", blocking_timeout=5, timeout=30):\n'
+                '        pass\n    if Lock(r, "nightly", 30, blocking=False).acquire():\n        pass\n'
+                '    if r.set(f"lock:{k}", token, nx=True, ex=30):\n        return True\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef take(k):\n'
+                '    return r.set(f"lock:{k}", 1, nx=True)\n', settings={"lock-timeout": 0.5},
+                unsafe=True, expected_fix='import redis\nr = redis.Redis()\ndef take(k):\n'
+                '    return r.set(f"lock:{k}", 1, nx=True, px=500)\n'),
+        # no fix even so: SETNX has no expiry option
+        Invalid('import redis\nr = redis.Redis()\ndef take(k):\n'
+                '    return r.setnx(f"lock:{k}", 1)\n', settings={"lock-timeout": 30}),
     ]
 
     def on_redis_call(self, call: RedisCall) -> None:
@@ -135,7 +161,21 @@ class LockWithoutTimeout(Rule):
         if timeout is DYNAMIC:
             return
         if timeout is None or is_none(timeout):
-            self.report(node)
+            self.report(node, fix=self._lock_fix(node, timeout))
+
+    def _lock_fix(self, node: cst.Call, timeout: object) -> Optional[Fix]:
+        """`timeout=<lock-timeout>` added, or put in place of the `None` passed."""
+        seconds = self.settings.lock_timeout
+        if seconds is None:
+            return None
+        value = literal_number(seconds)
+        if timeout is None:
+            new = add_keywords(node, keyword("timeout", value))
+        else:
+            new = node.with_changes(args=[arg.with_changes(value=value) if arg.value is timeout
+                                          else arg for arg in node.args])
+        return Fix(f"Time the lock out after the configured `lock-timeout` ({seconds:g} s)",
+                   {node: new}, "unsafe")
 
     def on_scope_exit(self, scope: Scope) -> None:
         if scope.kind != "module":
@@ -151,9 +191,23 @@ class LockWithoutTimeout(Rule):
                 continue
             flow = ResultFlow(call.scope.node, call.node)
             if flow.decides_branch() or flow.returned():
-                self.report(call.node, self.set_message.format(command=call.command))
+                self.report(call.node, self.set_message.format(command=call.command),
+                            fix=self._set_fix(call))
+
+    def _set_fix(self, call: RedisCall) -> Optional[Fix]:
+        """`set(k, token, nx=True)` -> `set(..., ex=<lock-timeout>)` (`px=` for a fraction);
+        SETNX has no expiry option (RL203/RL901 turn it into SET first)."""
+        seconds = self.settings.lock_timeout
+        if seconds is None or set_without_expiry(call) is None:
+            return None
+        if float(seconds).is_integer():
+            option = keyword("ex", literal_number(seconds))
+        else:
+            option = keyword("px", literal_number(round(seconds * 1000)))
+        return Fix(f"Expire the lock after the configured `lock-timeout` ({seconds:g} s)",
+                   {call.node: add_keywords(call.node, option)}, "unsafe")
 
     @staticmethod
     def _sets_lock_without_expiry(call: RedisCall) -> bool:
         return (call.receiver.role == "client" and call.key is not None and is_nx_set(call)
-                and set_expiry(call) is False)
+                and write_ttl(call) is False)

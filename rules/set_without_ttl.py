@@ -4,11 +4,13 @@ from typing import List, Optional
 
 import libcst as cst
 
-from redislint.rule import Invalid, Rule, Valid
+from redislint.rule import Fix, Invalid, Rule, Valid
+from redislint.semantic.edits import add_keywords, keyword, literal_number
 from redislint.semantic.keys import Key
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import write_ttl
 from redislint.semantic.sequences import expired_after
+from redislint.semantic.ttl import set_without_expiry
 
 # What to write instead, per command: each can carry a TTL in the same command.
 _INSTEAD = {
@@ -63,8 +65,13 @@ class SetWithoutTtl(Rule):
     See `redislint patterns caching`.
 
     ## Fix safety
-    No automatic fix exists yet. The right TTL depends on the data, so a fix will only be
-    offered when `default-ttl` is configured, and never with an invented TTL.
+    Only with `default-ttl` configured (`[tool.redislint]`), an unsafe fix adds
+    `ex=<default-ttl>` to the `set(...)`. Without it there is no fix: the right TTL depends
+    on the data, and redislint never invents one. Unsafe because the configured default is not
+    a choice made for this key: data that must outlive it now disappears after that many
+    seconds. No fix for SETNX, GETSET, MSET and MSETNX (no TTL option; RL901 turns SETNX and
+    GETSET into SET first), for a SET that passes any `ex`/`px`/`exat`/`pxat`/`keepttl`
+    (even `ex=None`: the value is someone's decision), or `*args`/`**kwargs`.
     """
 
     code = "RL101"
@@ -72,6 +79,7 @@ class SetWithoutTtl(Rule):
     message = ("`{command}` writes {what} with no expiry (kept in Redis until deleted): "
                "{instead} (see `redislint patterns caching`)")
     pattern = "caching"
+    fix_safety = "unsafe"
 
     VALID = [
         Valid('import redis\nr = redis.Redis()\ndef save(uid, data):\n'
@@ -121,6 +129,16 @@ class SetWithoutTtl(Rule):
                 '    r.expire(f"user:{uid}", 60)\n    r.mset({f"user:{uid}": a, "user:" + uid + ":b": b})\n'),
         Invalid('import redis\nr = redis.Redis()\ndef save(uid, data):\n'
                 '    r.pipeline().set(f"user:{uid}", data, xx=True).execute()\n'),
+        # with `default-ttl` configured: an unsafe fix
+        Invalid('import redis\nr = redis.Redis()\ndef save(uid, data):\n    r.set(f"user:{uid}", data)\n'
+                '    r.pipeline().set(f"seen:{uid}", 1, xx=True).execute()\n',
+                settings={"default-ttl": 3600}, count=2, unsafe=True,
+                expected_fix='import redis\nr = redis.Redis()\ndef save(uid, data):\n'
+                '    r.set(f"user:{uid}", data, ex=3600)\n'
+                '    r.pipeline().set(f"seen:{uid}", 1, xx=True, ex=3600).execute()\n'),
+        # no fix even so: SETNX has no TTL option, `ex=None` is spelt out
+        Invalid('import redis\nr = redis.Redis()\ndef claim(job, uid):\n    r.setnx(f"job:{job}", 1)\n'
+                '    r.set(f"user:{uid}", 1, ex=None)\n', settings={"default-ttl": 3600}, count=2),
     ]
 
     def on_scope_exit(self, scope: Scope) -> None:
@@ -140,7 +158,17 @@ class SetWithoutTtl(Rule):
                 continue
             what = "keys" if call.command in _MULTI_KEY else "a key"
             self.report(call.node, self.message.format(command=call.command, what=what,
-                                                       instead=self._instead(call)))
+                                                       instead=self._instead(call)),
+                        fix=self._fix(call))
+
+    def _fix(self, call: RedisCall) -> Optional[Fix]:
+        """`set(k, v)` -> `set(k, v, ex=<default-ttl>)`, only with `default-ttl` configured."""
+        ttl = self.settings.default_ttl
+        if ttl is None or set_without_expiry(call) is None:
+            return None
+        option = keyword("ex", literal_number(ttl))
+        return Fix(f"Expire the key after the configured `default-ttl` ({ttl} s)",
+                   {call.node: add_keywords(call.node, option)}, "unsafe")
 
     def _instead(self, call: RedisCall) -> str:
         if call.command == "getset" and self.settings.target_redis_version < (6, 2):

@@ -2,8 +2,9 @@ from typing import Optional
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.flow import ResultFlow
-from redislint.semantic.locks import is_lock_key, is_nx_set, same_lock_key, set_expiry
+from redislint.semantic.locks import is_lock_key, is_nx_set, same_lock_key
 from redislint.semantic.model import RedisCall, Scope
+from redislint.semantic.redispy import write_ttl
 from redislint.semantic.sequences import calls_after, expired_after
 
 _DELETES = ("delete", "unlink")
@@ -142,7 +143,7 @@ class UnsafeLockRelease(Rule):
         """A SET NX (or SETNX) of a lease (an expiry, now or by a later EXPIRE) or a lock-named key."""
         if call.key is None or not is_nx_set(call):
             return False
-        return set_expiry(call) is not False or is_lock_key(call.key) or expired_after(call)
+        return write_ttl(call) is not False or is_lock_key(call.key) or expired_after(call)
 
     @staticmethod
     def _owner_check(release: RedisCall) -> Optional[RedisCall]:

@@ -1,8 +1,12 @@
-from redislint.rule import Invalid, Rule, Valid
+from typing import Optional
+
+from redislint.rule import Fix, Invalid, Rule, Valid
+from redislint.semantic.edits import add_keywords, next_statement
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import (COLLECTION_WRITES, EXPIRE_COMMANDS, KEY_WRITES,
                                         is_set_if_absent, write_ttl)
 from redislint.semantic.sequences import follow_ups
+from redislint.semantic.ttl import fold_expire, own_statement, sent_as_written, set_without_expiry
 
 # LPUSHX/RPUSHX only write a list that exists, so they never create a key without a TTL.
 _WRITES = COLLECTION_WRITES - {"lpushx", "rpushx"}
@@ -40,8 +44,20 @@ class WriteExpireNotAtomic(Rule):
     too; see `redislint patterns sessions`.
 
     ## Fix safety
-    No automatic fix exists yet: moving the calls into a transaction changes what each call
-    returns (a pipeline returns the results from `execute()`).
+    For SET, the fix writes the TTL with the value, `set(k, v, ex=t)` (`px=` for PEXPIRE;
+    `exat=`/`pxat=` for EXPIREAT/PEXPIREAT on Redis >= 6.2), and deletes the EXPIRE statement,
+    when the EXPIRE statement directly follows the SET statement on the same client and its
+    result is unused. The SET's own result may be used: an expiry does not change what SET
+    returns. The fix is **safe** when the TTL can never be None: a number, arithmetic,
+    `timedelta(...)`, or a module constant bound to one. For any other TTL (a parameter, an
+    attribute) it is **unsafe**: if the value is None at run time, `expire` raises after the
+    SET, while `set(..., ex=None)` silently writes the key without a TTL.
+
+    No fix for other writes (HSET, RPUSH, ZADD...: a transaction changes what the calls
+    return), for a SET that already passes any `ex`/`px`/`exat`/`pxat`/`keepttl` (even None),
+    EXPIRE options (`nx`/`xx`/`gt`/`lt`), statements between the two, a key or TTL expression
+    with side effects (it would be evaluated earlier, or not at all), a comment on the EXPIRE
+    line (it would be lost), or pipelines (the reply list of `execute()` would change).
     """
 
     code = "RL202"
@@ -49,6 +65,7 @@ class WriteExpireNotAtomic(Rule):
     message = ("`{write}` then `{expire}` of the same key is not atomic: a crash between them "
                "leaves a key that never expires; {instead} (see `redislint patterns sessions`)")
     pattern = "sessions"
+    fix_safety = "safe"
 
     VALID = [
         Valid('import redis\nr = redis.Redis()\ndef save(sid, data):\n    with r.pipeline() as p:\n'
@@ -97,6 +114,29 @@ class WriteExpireNotAtomic(Rule):
                 '    r.xadd(f"events:{stream_id}", event)\n    r.sadd(f"members:{stream_id}", event)\n'
                 '    with r.pipeline() as p:\n        p.expire(f"events:{stream_id}", 86400)\n'
                 '        p.expireat(f"members:{stream_id}", 1700000000)\n        p.execute()\n', count=2),
+        Invalid('import redis\nr = redis.Redis()\ndef cache(url, html):\n    r.set(f"page:{url}", html)\n'
+                '    r.expire(f"page:{url}", 300)\n    return html\n',
+                expected_fix='import redis\nr = redis.Redis()\ndef cache(url, html):\n'
+                '    r.set(f"page:{url}", html, ex=300)\n    return html\n'),
+        # the SET result is used (unchanged); PEXPIRE of a module constant; redis.asyncio
+        Invalid('from redis.asyncio import Redis\nTTL_MS = 60 * 1000\n'
+                'async def save(r: Redis, uid, v):\n    ok = await r.set("u:%s" % uid, v)\n'
+                '    await r.pexpire(f"u:{uid}", TTL_MS)\n    return ok\n',
+                expected_fix='from redis.asyncio import Redis\nTTL_MS = 60 * 1000\n'
+                'async def save(r: Redis, uid, v):\n    ok = await r.set("u:%s" % uid, v, px=TTL_MS)\n'
+                '    return ok\n'),
+        # a TTL parameter may be None: unsafe
+        Invalid('import redis\nr = redis.Redis()\ndef save(uid, v, ttl):\n    r.set(f"u:{uid}", v)\n'
+                '    r.expire(f"u:{uid}", ttl)\n',
+                expected_fix='import redis\nr = redis.Redis()\ndef save(uid, v, ttl):\n'
+                '    r.set(f"u:{uid}", v, ex=ttl)\n', unsafe=True),
+        # no fix: a comment on the EXPIRE line, an EXPIRE option, a statement in between
+        Invalid('import redis\nr = redis.Redis()\ndef save(uid, v):\n    r.set(f"u:{uid}", v)\n'
+                '    r.expire(f"u:{uid}", 60)  # one minute\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef save(uid, v):\n    r.set(f"u:{uid}", v)\n'
+                '    r.expire(f"u:{uid}", 60, gt=True)\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef save(uid, v):\n    r.set(f"u:{uid}", v)\n'
+                '    log(uid)\n    r.expire(f"u:{uid}", 60)\n'),
     ]
 
     def on_scope_exit(self, scope: Scope) -> None:
@@ -105,7 +145,25 @@ class WriteExpireNotAtomic(Rule):
                 continue
             if is_set_if_absent(write) or write_ttl(write) is not False:
                 continue  # SETNX is RL203's; a write that sets its own TTL is fine
-            self.report(write.node, self._message(write, expire), end=expire.node)
+            self.report(write.node, self._message(write, expire), end=expire.node,
+                        fix=self._fix(write, expire))
+
+    def _fix(self, write: RedisCall, expire: RedisCall) -> Optional[Fix]:
+        """`set(k, v)` + `expire(k, t)`: adjacent statements on one client, the EXPIRE's result
+        unused (the SET's may be used: an expiry does not change what SET returns)."""
+        if set_without_expiry(write) is None or write.receiver_text != expire.receiver_text:
+            return None
+        if not (sent_as_written(write) and own_statement(write, assigned=True)):
+            return None
+        if next_statement(write.ancestors, write.statement) is not expire.statement:
+            return None
+        folded = fold_expire(expire, self.model, self.settings)
+        if folded is None:
+            return None
+        option = folded.option.keyword.value  # type: ignore[union-attr]
+        return Fix(f"Write the TTL with the value: `set(..., {option}=...)`",
+                   {write.node: add_keywords(write.node, folded.option), **folded.removal},
+                   folded.applicability)
 
     def _message(self, write: RedisCall, expire: RedisCall) -> str:
         instead = ("write it with `set(k, v, ex=t)`" if write.command == "set" else

@@ -153,11 +153,10 @@ def work_seconds(model: "SemanticModel", call: cst.Call,
     return ("bound", seconds)
 
 
-_EXPIRY_KEYWORDS = ("ex", "px", "exat", "pxat", "keepttl")
-
 
 def is_nx_set(call: "RedisCall") -> bool:
-    """`set(key, value, nx=True)` (a literal True) or `setnx(key, value)`: a try-to-take."""
+    """`set(key, value, nx=True)` (a literal True) or `setnx(key, value)`: a try-to-take.
+    Whether it also sets an expiry is `redislint.semantic.redispy.write_ttl`."""
     if call.command == "setnx":
         return True
     if call.command != "set":
@@ -165,13 +164,3 @@ def is_nx_set(call: "RedisCall") -> bool:
     nx = call.arg(None, "nx")
     return isinstance(nx, cst.Name) and nx.value == "True"
 
-
-def set_expiry(call: "RedisCall") -> Optional[bool]:
-    """Whether a SET passes an expiry (`ex`/`px`/`exat`/`pxat`/`keepttl`, or `ex`/`px` as the
-    third/fourth positional): True, False, or None when `*args`/`**kwargs` could carry one."""
-    if call.command == "setnx":
-        return False
-    values = [call.arg(None, name) for name in _EXPIRY_KEYWORDS] + [call.arg(2), call.arg(3)]
-    if any(value is not None and not is_none(value) for value in values):
-        return True
-    return None if call.has_star_args else False
