@@ -77,6 +77,7 @@ class Cache:
                 clients={k: _object(v) for k, v in raw["clients"].items()},
                 factories={k: _object(v) for k, v in raw["factories"].items()},
                 reexports=dict(raw["reexports"]),
+                key_uses={k: [str(p) for p in v] for k, v in raw["key_uses"].items()},
             )
         except (KeyError, TypeError, AttributeError):
             return None
@@ -86,6 +87,7 @@ class Cache:
             "clients": {k: _fields(v) for k, v in summary.clients.items()},
             "factories": {k: _fields(v) for k, v in summary.factories.items()},
             "reexports": summary.reexports,
+            "key_uses": summary.key_uses,
         })
 
     # -- findings (phase two) -----------------------------------------------------------------

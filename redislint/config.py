@@ -42,6 +42,8 @@ class Settings:
     default_ttl: Optional[int] = None
     lock_timeout: Optional[float] = None
     clients: Tuple[str, ...] = ()
+    # Key globs that hold user sessions (RL103 session-without-ttl).
+    session_key_patterns: Tuple[str, ...] = ("session:*", "sess:*")
     # Where the settings came from: relative exclude patterns and per-file-ignores anchor here.
     root: Path = field(default_factory=Path.cwd, compare=False)
 
@@ -79,6 +81,15 @@ def _per_file(key: str, value: Any) -> Dict[str, Tuple[str, ...]]:
     return {pattern: _strings(f"{key}.{pattern}", codes) for pattern, codes in value.items()}
 
 
+def _globs(key: str, value: Any) -> Tuple[str, ...]:
+    globs = _strings(key, value)
+    for glob in globs:
+        if not glob.strip() or not glob.strip("*?"):
+            raise ConfigError(f"`{key}` must be key globs with some literal text (like "
+                              f"\"session:*\"), got {glob!r}")
+    return globs
+
+
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"`{key}` must be true or false, got {value!r}")
@@ -97,6 +108,7 @@ PARSERS = {
     "default-ttl": lambda k, v: _positive(k, v, int),
     "lock-timeout": lambda k, v: _positive(k, v, float),
     "clients": _strings,
+    "session-key-patterns": _globs,
 }
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
+import libcst as cst
+
+from redislint.semantic import keyspace
 from redislint.semantic.facts import ModuleFacts
 from redislint.semantic.infer import Inferer
 from redislint.semantic.redispy import RedisObject
@@ -21,14 +24,19 @@ class ModuleSummary:
     clients: Dict[str, RedisObject] = field(default_factory=dict)
     factories: Dict[str, RedisObject] = field(default_factory=dict)
     reexports: Dict[str, str] = field(default_factory=dict)
+    # Family -> key patterns the module drains or expires (`redislint.semantic.keyspace`).
+    key_uses: Dict[str, List[str]] = field(default_factory=dict)
 
     @property
     def exported_names(self) -> Tuple[str, ...]:
         return (*self.clients, *self.factories)
 
 
-def summarize(facts: ModuleFacts, inferer: Inferer) -> ModuleSummary:
+def summarize(facts: ModuleFacts, inferer: Inferer, module: Optional[cst.Module] = None,
+              data: Optional[bytes] = None) -> ModuleSummary:
     summary = ModuleSummary(reexports=dict(facts.from_imports))
+    if module is not None:
+        summary.key_uses = keyspace.scan(module, facts, data)
     for name in facts.assigns.keys() | facts.annotations.keys():
         found = inferer.infer(_name(name))
         if found is not None:
@@ -41,8 +49,6 @@ def summarize(facts: ModuleFacts, inferer: Inferer) -> ModuleSummary:
 
 
 def _name(name: str):
-    import libcst as cst
-
     return cst.Name(name)
 
 
@@ -66,10 +72,21 @@ class ProjectIndex:
     def __init__(self, modules: Optional[Dict[str, ModuleSummary]] = None) -> None:
         self.modules: Dict[str, ModuleSummary] = modules or {}
         self._suffixes: Optional[Dict[str, Optional[str]]] = None
+        self._key_uses: Dict[str, FrozenSet[str]] = {}
 
     def add(self, module: str, summary: ModuleSummary) -> None:
         self.modules[module] = summary
         self._suffixes = None
+        self._key_uses = {}
+
+    def key_uses(self, family: str) -> FrozenSet[str]:
+        """Key patterns some module of the project drains (`list`, `zset`, `stream`) or
+        expires (`expire`); see `redislint.semantic.keyspace`."""
+        found = self._key_uses.get(family)
+        if found is None:
+            found = frozenset(p for s in self.modules.values() for p in s.key_uses.get(family, ()))
+            self._key_uses[family] = found
+        return found
 
     def exported_names(self) -> Iterable[str]:
         """Names under which some module hands out a client (directly or re-exported)."""
@@ -127,5 +144,6 @@ class ProjectIndex:
             summary = self.modules[module]
             digest.update(repr((module, sorted(summary.clients.items(), key=str),
                                 sorted(summary.factories.items(), key=str),
-                                sorted(summary.reexports.items()))).encode())
+                                sorted(summary.reexports.items()),
+                                sorted(summary.key_uses.items()))).encode())
         return digest.hexdigest()[:16]

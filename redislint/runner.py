@@ -99,7 +99,8 @@ class _Worker:
             module, facts = self._parse(source)
             if module is not None:
                 try:
-                    out[source.index] = summarize(facts, Inferer(facts, None, self.settings.clients))
+                    out[source.index] = summarize(facts, Inferer(facts, None, self.settings.clients),
+                                                  module, source.data)
                 except Exception as error:  # noqa: BLE001 - reported when the file is linted
                     self.trees[source.index] = (None, error)
         return out

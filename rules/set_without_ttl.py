@@ -6,6 +6,7 @@ import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
 from redislint.semantic.edits import add_keywords, keyword, literal_number
+from redislint.semantic.expiry import ttl_concern, ttl_patterns
 from redislint.semantic.keys import Key
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import write_ttl
@@ -43,6 +44,9 @@ class SetWithoutTtl(Rule):
       deploy marker written at startup) are usually meant to live forever. Only keys built
       from a value (`f"user:{uid}"`, `"cache:" + url`, a key parameter) are flagged;
     - objects that are not Redis: a dict, Django's `cache.set(k, v, timeout)`, a user class.
+    - writes another rule diagnoses more precisely (`redislint.semantic.expiry`): session keys
+      (`session-key-patterns`, RL103 session-without-ttl) and a plain SET of a key pattern the
+      module gives a TTL elsewhere (RL102 ttl-cleared-by-set).
 
     ## Why is this bad?
     A key written without a TTL stays in Redis until something deletes it. Keys made per user,
@@ -110,14 +114,18 @@ class SetWithoutTtl(Rule):
         Valid('import redis\nr = redis.Redis()\ndef put(key, value, ttl=None):\n    if ttl:\n'
               '        r.set(f"data:{key}", value, ex=ttl)\n    else:\n'
               '        r.set(f"data:{key}", value)  # metadata that must persist\n'),
+        Valid('import redis\nr = redis.Redis()\ndef login(sid, uid):\n'
+              '    r.set(f"session:{sid}", uid)  # RL103 reports session keys\n'
+              'def remember(uid, v):\n    r.set(f"seen:{uid}", v)  # RL102: TTL given below\n'
+              'def seen(uid, v):\n    r.set(f"seen:{uid}", v, ex=60)\n'),
         Valid('from redis.asyncio import Redis\nasync def touch(r: Redis, sid):\n'
               '    await r.set(f"sess:{sid}", 1)\n    await r.pexpire("sess:" + sid, 5000)\n'),
     ]
     INVALID = [
         Invalid('import redis\nr = redis.Redis()\ndef save(uid, data):\n    r.set(f"user:{uid}", data)\n'),
-        Invalid('import redis\nclass Sessions:\n    def __init__(self, url):\n'
-                '        self.r = redis.from_url(url)\n    def put(self, sid, payload):\n'
-                '        self.r.set("session:" + sid, payload)\n'),
+        Invalid('import redis\nclass Carts:\n    def __init__(self, url):\n'
+                '        self.r = redis.from_url(url)\n    def put(self, cid, payload):\n'
+                '        self.r.set("cart:" + cid, payload)\n'),
         Invalid('from redis.asyncio import Redis\nasync def save(r: Redis, uid):\n'
                 '    await r.set("user:{}".format(uid), 1, ex=None)\n'),
         Invalid('import redis\nr = redis.Redis()\ndef save(uid, data):\n    key = f"user:{uid}"\n'
@@ -141,7 +149,37 @@ class SetWithoutTtl(Rule):
                 '    r.set(f"user:{uid}", 1, ex=None)\n', settings={"default-ttl": 3600}, count=2),
     ]
 
+    def __init__(self, model, settings) -> None:
+        super().__init__(model, settings)
+        self._pending: List[RedisCall] = []
+
     def on_scope_exit(self, scope: Scope) -> None:
+        self._pending.extend(self._candidates(scope))
+        if scope.kind != "module":
+            return
+        # Writes another rule diagnoses more precisely (RL102 ttl-cleared-by-set, RL103
+        # session-without-ttl) are theirs: see `redislint.semantic.expiry`.
+        patterns = ttl_patterns(self.model.redis_calls)
+        for call in self._pending:
+            if ttl_concern(call, patterns, self.settings) is not None:
+                continue
+            what = "keys" if call.command in _MULTI_KEY else "a key"
+            self.report(call.node, self.message.format(command=call.command, what=what,
+                                                       instead=self._instead(call)),
+                        fix=self._fix(call))
+        self._pending = []
+
+    def _fix(self, call: RedisCall) -> Optional[Fix]:
+        """`set(k, v)` -> `set(k, v, ex=<default-ttl>)`, only with `default-ttl` configured."""
+        ttl = self.settings.default_ttl
+        if ttl is None or set_without_expiry(call) is None:
+            return None
+        option = keyword("ex", literal_number(ttl))
+        return Fix(f"Expire the key after the configured `default-ttl` ({ttl} s)",
+                   {call.node: add_keywords(call.node, option)}, "unsafe")
+
+    def _candidates(self, scope: Scope) -> List[RedisCall]:
+        found = []
         # Keys this function also writes with a TTL: there, leaving one out is a choice.
         with_ttl = {call.key for call in scope.calls if write_ttl(call)}
         for call in scope.calls:
@@ -156,19 +194,8 @@ class SetWithoutTtl(Rule):
                 continue  # fixed keys are meant to persist: see the docs
             if expired_after(call, keys):
                 continue
-            what = "keys" if call.command in _MULTI_KEY else "a key"
-            self.report(call.node, self.message.format(command=call.command, what=what,
-                                                       instead=self._instead(call)),
-                        fix=self._fix(call))
-
-    def _fix(self, call: RedisCall) -> Optional[Fix]:
-        """`set(k, v)` -> `set(k, v, ex=<default-ttl>)`, only with `default-ttl` configured."""
-        ttl = self.settings.default_ttl
-        if ttl is None or set_without_expiry(call) is None:
-            return None
-        option = keyword("ex", literal_number(ttl))
-        return Fix(f"Expire the key after the configured `default-ttl` ({ttl} s)",
-                   {call.node: add_keywords(call.node, option)}, "unsafe")
+            found.append(call)
+        return found
 
     def _instead(self, call: RedisCall) -> str:
         if call.command == "getset" and self.settings.target_redis_version < (6, 2):

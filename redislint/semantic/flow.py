@@ -8,7 +8,7 @@ without entering nested functions or classes. It is flow-insensitive and local: 
 
 from __future__ import annotations
 
-from typing import Iterator, List, Set
+from typing import Iterator, List, Optional, Set
 
 import libcst as cst
 
@@ -25,7 +25,7 @@ _INSPECTING = frozenset({"print", "len", "bool", "isinstance", "repr", "type", "
                          "info", "warning", "warn", "error", "exception", "critical", "log"})
 
 
-def _body_nodes(scope_node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+def scope_nodes(scope_node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every node of a scope's own code (not of the functions and classes defined in it)."""
     if isinstance(scope_node, cst.Module):
         roots: List[cst.CSTNode] = list(scope_node.body)
@@ -59,8 +59,9 @@ class ResultFlow:
 
     def __init__(self, scope_node: cst.CSTNode, call: cst.Call) -> None:
         self.call = call
-        self.nodes = list(_body_nodes(scope_node))
+        self.nodes = list(scope_nodes(scope_node))
         self.names: Set[str] = set()
+        self._derived: Optional[Set[str]] = None
         self._bind()
 
     # -- what carries the value ---------------------------------------------------------
@@ -87,34 +88,64 @@ class ResultFlow:
             return True
         return isinstance(expr, cst.Name) and expr.value in self.names
 
-    def _bind(self) -> None:
+    def _binders(self) -> List[tuple]:
         binders = []
         for node in self.nodes:
             if isinstance(node, cst.Assign):
-                binders.extend((t.target, node.value) for t in node.targets)
-            elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)) and node.value is not None:
-                binders.append((node.target, node.value))
+                binders.extend((t.target, node.value, False) for t in node.targets)
+            elif isinstance(node, (cst.AnnAssign, cst.NamedExpr, cst.AugAssign)) and \
+                    node.value is not None:
+                binders.append((node.target, node.value, isinstance(node, cst.AugAssign)))
             elif isinstance(node, (cst.For, cst.CompFor)):
-                binders.append((node.target, node.iter))
+                binders.append((node.target, node.iter, False))
+        return binders
+
+    def _bind(self) -> None:
+        self._propagate(self.names, self.carries, augmented=False)
+
+    def _propagate(self, names: Set[str], binds, augmented: bool) -> None:
+        """Add to `names` every name a binder assigns from a value `binds` accepts, until no
+        name is added (`augmented`: also `x += value`)."""
+        binders = [(t, v) for t, v, aug in self._binders() if augmented or not aug]
         changed = True
         while changed:
             changed = False
             for target, value in binders:
-                if self.carries(value):
+                if binds(value):
                     for name in _target_names(target):
-                        if name not in self.names:
-                            self.names.add(name)
+                        if name not in names:
+                            names.add(name)
                             changed = True
 
-    def _contains(self, expr: cst.CSTNode) -> bool:
+    # -- values computed from the result ------------------------------------------------
+    def derived_names(self) -> Set[str]:
+        """Names bound to the result or to a value computed from it, however
+        (`n = int(v) + 1`, `data = json.loads(v)`, `total += v`)."""
+        if self._derived is None:
+            names = set(self.names)
+            self._propagate(names, lambda value: self._mentions(value, names), augmented=True)
+            self._derived = names
+        return self._derived
+
+    def derives(self, expr: cst.CSTNode) -> bool:
+        """`expr` is computed from the result: it contains it or a name derived from it."""
+        return self._mentions(expr, self.derived_names())
+
+    def _mentions(self, expr: cst.CSTNode, names: Set[str]) -> bool:
         stack = [expr]
         while stack:
             node = stack.pop()
+            if isinstance(node, cst.Name) and node.value in names:
+                return True
             if isinstance(node, cst.BaseExpression) and self.carries(node):
                 return True
             if not isinstance(node, _NESTED):
                 stack.extend(iter_children(node))
         return False
+
+    def contains(self, expr: cst.CSTNode) -> bool:
+        """`expr` or one of its parts (not inside a nested function) carries the result."""
+        return self._mentions(expr, set())
 
     # -- questions ----------------------------------------------------------------------
     def _tests(self, expr: cst.BaseExpression) -> bool:
@@ -161,6 +192,6 @@ class ResultFlow:
             name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
             if name in _INSPECTING or name in _CONVERSIONS:
                 continue
-            if any(self._contains(arg.value) for arg in node.args):
+            if any(self.contains(arg.value) for arg in node.args):
                 found.append(node)
         return found

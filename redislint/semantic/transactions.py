@@ -1,0 +1,152 @@
+"""Optimistic transactions (WATCH ... MULTI/EXEC): what a conflict does, and who handles it.
+
+When a key a pipeline WATCHes changes before EXEC, redis-py's `execute()` raises `WatchError`.
+`watch_error_handling(chain, node, qualify)` says what the code around `node` does then:
+
+- `HANDLED`: an enclosing `try` names `WatchError` (`except WatchError:`, `except
+  (WatchError, ...)`, `except redis.WatchError:`): the conflict is dealt with on purpose,
+  whether by retrying, giving up or reporting it;
+- `RETRIED`: a broad handler (`except Exception`, `except RedisError`, a bare `except`)
+  inside a loop that does not leave the loop (no `raise`/`return`/`break` at its end): the
+  loop runs the transaction again;
+- None: a conflict escapes as an exception, or is swallowed without a retry.
+
+`watched_keys(calls)` are the keys a scope WATCHes, on any object; `retry_decorated(func,
+qualify)` tells whether a function is wrapped by a retry helper (tenacity, backoff, retrying);
+`guards(flow, chain, node)` are the tests on a read's result that decide whether a later
+write runs (check-then-act).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence, Set, Tuple
+
+import libcst as cst
+
+from redislint.semantic.keys import Key, key_of
+from redislint.semantic.names import dotted
+from redislint.semantic.values import always_exits
+
+if TYPE_CHECKING:
+    from redislint.semantic.model import RedisCall
+
+HANDLED = "handled"
+RETRIED = "retried"
+_BROAD = frozenset({"Exception", "BaseException", "RedisError"})
+_LOOPS = (cst.For, cst.While)
+_FUNCTIONS = (cst.FunctionDef, cst.Lambda)
+_RETRY_WORDS = ("retry", "retrying", "backoff", "tenacity", "stamina")
+
+Qualify = Callable[[cst.BaseExpression], Optional[str]]
+
+
+def _caught(handler: cst.ExceptHandler, qualify: Qualify) -> Optional[Set[str]]:
+    """The last parts of the exception names a handler catches; None for a bare `except:`."""
+    if handler.type is None:
+        return None
+    types = handler.type
+    exprs = [el.value for el in types.elements] if isinstance(types, cst.Tuple) else [types]
+    names = set()
+    for expr in exprs:
+        name = qualify(expr) or dotted(expr)
+        if name:
+            names.add(name.split(".")[-1])
+    return names
+
+
+def _leaves_loop(block: cst.BaseSuite) -> bool:
+    body = block.body
+    last = body[-1] if body else None
+    if isinstance(block, cst.IndentedBlock):
+        last = last.body[-1] if isinstance(last, cst.SimpleStatementLine) and last.body else None
+    return isinstance(last, (cst.Raise, cst.Return, cst.Break))
+
+
+def watch_error_handling(chain: Sequence[cst.CSTNode], node: cst.CSTNode,
+                         qualify: Qualify) -> Optional[str]:
+    """`HANDLED`, `RETRIED` or None for a WatchError raised at `node` (see the module doc).
+    `chain` is the node's ancestors; the search stops at the enclosing function."""
+    path = list(chain) + [node]
+    retried = False
+    for index in range(len(path) - 2, -1, -1):
+        holder, child = path[index], path[index + 1]
+        if isinstance(holder, _FUNCTIONS):
+            break
+        if not isinstance(holder, (cst.Try, cst.TryStar)) or child is not holder.body:
+            continue
+        in_loop = any(isinstance(n, _LOOPS) for n in _until_function(path[:index]))
+        for handler in holder.handlers:
+            caught = _caught(handler, qualify)
+            if caught is not None and "WatchError" in caught:
+                return HANDLED
+            broad = caught is None or bool(caught & _BROAD)
+            if broad and in_loop and not _leaves_loop(handler.body):
+                retried = True
+    return RETRIED if retried else None
+
+
+def _until_function(chain: Sequence[cst.CSTNode]) -> Iterable[cst.CSTNode]:
+    """The nodes of `chain` below its innermost function."""
+    start = 0
+    for index, node in enumerate(chain):
+        if isinstance(node, _FUNCTIONS):
+            start = index + 1
+    return chain[start:]
+
+
+def retry_decorated(func: Optional[cst.CSTNode], qualify: Qualify) -> bool:
+    """`@retry(...)`, `@tenacity.retry`, `@backoff.on_exception(...)`: a helper re-runs it."""
+    if not isinstance(func, cst.FunctionDef):
+        return False
+    for decorator in func.decorators:
+        expr = decorator.decorator
+        if isinstance(expr, cst.Call):
+            expr = expr.func
+        name = (qualify(expr) or dotted(expr) or "").lower()
+        if any(word in name for word in _RETRY_WORDS):
+            return True
+    return False
+
+
+def watched_keys(calls: Iterable["RedisCall"]) -> Set[Optional[Key]]:
+    """Keys WATCHed by the calls of a scope (`pipe.watch(a, b)`, on any object) and the keys
+    given to `client.transaction(fn, *keys)`; None for a `*keys` we cannot read."""
+    found: Set[Optional[Key]] = set()
+    for call in calls:
+        if call.command not in ("watch", "transaction"):
+            continue
+        args = [a for a in call.node.args if a.keyword is None]
+        if call.command == "transaction":
+            args = args[1:]
+        for arg in args:
+            found.add(None if arg.star else key_of(arg.value, call.scope.key_lookup))
+    return found
+
+
+# -- reads that decide a later write ----------------------------------------------------------
+def guards(uses: Callable[[cst.BaseExpression], bool], chain: Sequence[cst.CSTNode],
+           node: cst.CSTNode) -> List[Tuple[cst.BaseExpression, str]]:
+    """The tests that `uses` accepts (say `ResultFlow(...).derives`, a test on a read's
+    result) and that decide whether `node` runs, each with the branch
+    `node` is in: ("body" / "orelse") of an enclosing `if`/`while`/ternary, and "orelse" for an
+    earlier `if` of an enclosing block whose body always leaves it (`if r.exists(k): return`).
+    The search stops at the enclosing function."""
+    found: List[Tuple[cst.BaseExpression, str]] = []
+    path = list(chain) + [node]
+    for index in range(len(path) - 2, -1, -1):
+        holder, child = path[index], path[index + 1]
+        if isinstance(holder, _FUNCTIONS):
+            break
+        if isinstance(holder, (cst.If, cst.While, cst.IfExp)) and uses(holder.test):
+            if child is holder.body:
+                found.append((holder.test, "body"))
+            elif child is holder.orelse:
+                found.append((holder.test, "orelse"))
+        if isinstance(holder, (cst.IndentedBlock, cst.Module)):
+            for statement in holder.body:
+                if statement is child:
+                    break
+                if isinstance(statement, cst.If) and always_exits(statement.body) and \
+                        uses(statement.test):
+                    found.append((statement.test, "orelse"))
+    return found
