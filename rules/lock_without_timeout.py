@@ -129,6 +129,9 @@ class LockWithoutTimeout(Rule):
                 '    return bool(r.set(f"{name}:lock", token, nx=True))\n'),
         Invalid('from redis.asyncio import Redis\nasync def take(r: Redis, name):\n'
                 '    return await r.setnx(f"mutex:{name}", 1)\n'),
+        # `keepttl=False` is no expiry
+        Invalid('import redis\nr = redis.Redis()\ndef take(k):\n'
+                '    return r.set(f"lock:{k}", 1, nx=True, keepttl=False)\n'),
         # with `lock-timeout` configured: unsafe fixes
         Invalid('import redis\nfrom redis.lock import Lock\nr = redis.Redis()\ndef run(k, token):\n'
                 '    with r.lock("report", blocking_timeout=5):\n        pass\n'
