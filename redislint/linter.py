@@ -85,11 +85,11 @@ def rules_for_path(rules: Sequence[Type[Rule]], settings: Settings, path: str) -
 
 
 def run_rules(module: cst.Module, facts: ModuleFacts, settings: Settings,
-              rules: Sequence[Type[Rule]], index: Optional[ProjectIndex]) -> List[Report]:
+              rules: Sequence[Type[Rule]], index: Optional[ProjectIndex], path: str = "") -> List[Report]:
     """The one traversal: the model wraps the rules so it opens context before them and
     closes it after them."""
     inferer = Inferer(facts, index, settings.clients)
-    model = SemanticModel(module, facts, inferer)
+    model = SemanticModel(module, facts, inferer, path)
     instances = [rule(model, settings) for rule in rules]
     dispatcher = Dispatcher()
     for instance in instances:
@@ -138,7 +138,7 @@ def lint_module(module: cst.Module, path: str, settings: Settings, rules: Sequen
     """Rule reports for a parsed module and, aligned with them, their findings."""
     if facts is None:
         facts = facts_for(module, module_name, is_package)
-    reports = run_rules(module, facts, settings, rules_for_path(rules, settings, path), index)
+    reports = run_rules(module, facts, settings, rules_for_path(rules, settings, path), index, path)
     text = module.code if reports else None
     return reports, to_findings(module, reports, path, text)
 

@@ -199,8 +199,11 @@ def _chain_root(receiver: cst.BaseExpression,
 class SemanticModel:
     """Tracks context during the traversal and answers rules' questions about it."""
 
-    def __init__(self, module: cst.Module, facts: ModuleFacts, inferer: Inferer) -> None:
+    def __init__(self, module: cst.Module, facts: ModuleFacts, inferer: Inferer,
+                 path: str = "") -> None:
         self.module = module
+        # The file being linted, as given on the command line ("" when unknown).
+        self.path = path
         self.facts = facts
         self.inferer = inferer
         self.ancestors: List[cst.CSTNode] = []

@@ -101,6 +101,15 @@ PUBSUB_METHODS = ("pubsub",)
 SCRIPT_METHODS = ("register_script",)
 # Lock classes constructed directly: `Lock(r, "name", timeout=5)`.
 LOCK_CLASSES = {"redis.lock.Lock", "redis.asyncio.lock.Lock", "valkey.lock.Lock"}
+# Connection pools constructed directly (`ConnectionPool(...)`, `ConnectionPool.from_url(url)`):
+# each one opens its own sockets. Not Redis objects themselves: a client wraps one.
+POOL_CONSTRUCTORS = frozenset(
+    f"{module}.{cls}{suffix}"
+    for module in ("redis", "redis.connection", "redis.asyncio", "redis.asyncio.connection",
+                   "valkey", "valkey.connection", "valkey.asyncio", "valkey.asyncio.connection")
+    for cls in ("ConnectionPool", "BlockingConnectionPool")
+    for suffix in ("", ".from_url")
+)
 
 # Command families rules share. Names are redis-py method names.
 STRING_WRITES = frozenset({"set", "mset", "setnx", "getset", "msetnx", "setrange", "append"})
@@ -119,6 +128,17 @@ QUEUE_MOVES = frozenset({"lmove", "blmove", "rpoplpush", "brpoplpush"})
 BLOCKING_TIMEOUT_POSITION = {"blpop": 1, "brpop": 1, "bzpopmin": 1, "bzpopmax": 1,
                              "brpoplpush": 2, "blmove": 2, "blmpop": 0, "bzmpop": 0}
 DELETE_COMMANDS = frozenset({"delete", "unlink", "getdel"})
+# Client methods that send no command of their own: they build an object, page through a
+# cursor by themselves (`scan_iter`), run a whole optimistic transaction, or manage the client.
+NOT_COMMANDS = frozenset({
+    "pipeline", "lock", "pubsub", "register_script", "transaction", "monitor", "close",
+    "aclose", "get_encoder", "get_connection_kwargs", "set_response_callback", "get_retry",
+    "set_retry", "from_url", "from_pool", "scan_iter", "sscan_iter", "hscan_iter", "zscan_iter",
+    "get_node", "get_nodes", "get_default_node", "get_primaries", "get_replicas",
+    "get_random_node", "keyslot", "determine_slot", "initialize", "load_external_module",
+    "json", "ft", "ts", "bf", "cf", "cms", "topk", "tdigest", "graph", "__enter__", "__exit__",
+    "__aenter__", "__aexit__",
+})
 # Every write that can create a key, and so leave it without a TTL.
 KEY_WRITES = COLLECTION_WRITES | STRING_WRITES | INCR_COMMANDS
 

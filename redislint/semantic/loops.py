@@ -1,0 +1,252 @@
+"""Questions about the loops that run a call once per iteration (`RedisCall.loop`).
+
+- `loops_around(ancestors, node)`: every loop that repeats `node`, innermost first, up to the
+  enclosing function.
+- `iterable(loop)` / `targets(loop)`: what a `for` loop or comprehension walks, and the names
+  it binds; `mentions(expr, names)`.
+- `is_bounded(expr)`: a literal collection, a string, `range(<literal>)`: a handful of items
+  written in the source, not data that grows.
+- `exits_early(loop)`: the body can leave the loop (`break`, `return`, `yield`, `raise`): a
+  search, retry or streaming loop, whose later iterations may never run.
+- `body_calls(loop)`: the calls a loop makes per iteration (not in nested functions);
+  `assigned_names(loop)`: the names its body rebinds.
+- `under_handler(ancestors, loop)`: the node sits in an `except` block inside the loop, so it
+  runs only when an iteration fails.
+- `grows(model, expr, scope_node)`: there is evidence in the code that an iterable holds data
+  that grows with the dataset: a Redis scan (`scan_iter`, `keys`, `sscan_iter`...: nobody
+  scans what is small), a database query (`.all()`, `.filter()`, `.iterator()`,
+  `.fetchall()`), a file, `range(<variable>)`, or a name bound to one of those (through
+  comprehensions, `list()`, `sorted()`, `.items()`...). A parameter, an attribute, or the
+  reply of one read (`smembers`: already in memory at once) is not evidence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Set
+
+import libcst as cst
+
+from redislint.semantic.flow import _target_names
+from redislint.semantic.model import innermost_loop
+from redislint.semantic.names import number_value
+from redislint.walk import iter_children
+
+if TYPE_CHECKING:
+    from redislint.semantic.model import SemanticModel
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+_LITERALS = (cst.Tuple, cst.List, cst.Set, cst.Dict, cst.SimpleString, cst.ConcatenatedString,
+             cst.FormattedString)
+# `range(n)` with a literal `n` up to this many items is a handful written in the source.
+SMALL_RANGE = 100
+# Wrappers that walk the same items as their argument.
+_SAME_ITEMS = frozenset({"enumerate", "reversed", "sorted", "list", "tuple", "set", "frozenset",
+                         "iter"})
+
+
+def loops_around(ancestors: Sequence[cst.CSTNode], node: cst.CSTNode) -> List[cst.CSTNode]:
+    """The loops that run `node` per iteration, innermost first (within its function)."""
+    chain = list(ancestors)
+    found: List[cst.CSTNode] = []
+    current = node
+    while True:
+        loop = innermost_loop(chain, current)
+        if loop is None:
+            return found
+        found.append(loop)
+        index = next(i for i in range(len(chain) - 1, -1, -1) if chain[i] is loop)
+        chain, current = chain[:index], loop
+
+
+def iterable(loop: cst.CSTNode) -> Optional[cst.BaseExpression]:
+    """What a `for` loop or a comprehension (its first `for`) iterates; None for `while`."""
+    if isinstance(loop, cst.For):
+        return loop.iter
+    if isinstance(loop, _COMPREHENSIONS):
+        return loop.for_in.iter
+    return None
+
+
+def _comp_fors(loop: cst.CSTNode) -> Iterator[cst.CompFor]:
+    comp = loop.for_in if isinstance(loop, _COMPREHENSIONS) else None
+    while comp is not None:
+        yield comp
+        comp = comp.inner_for_in
+
+
+def targets(loop: cst.CSTNode) -> Set[str]:
+    """The names a `for` loop or comprehension binds per iteration."""
+    if isinstance(loop, cst.For):
+        return set(_target_names(loop.target))
+    return {name for comp in _comp_fors(loop) for name in _target_names(comp.target)}
+
+
+def mentions(expr: cst.CSTNode, names: Set[str]) -> bool:
+    """`expr` reads one of `names`."""
+    if not names:
+        return False
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name) and node.value in names:
+            return True
+        if isinstance(node, cst.Attribute):
+            stack.append(node.value)  # `x.attr`: the attribute name is not a read of `attr`
+            continue
+        stack.extend(iter_children(node))
+    return False
+
+
+def is_bounded(expr: Optional[cst.BaseExpression]) -> bool:
+    """A few items written in the source: a literal collection or string, `range(<literal>)`
+    (up to SMALL_RANGE), or `enumerate`/`sorted`/... of one of those."""
+    if expr is None:
+        return False
+    if isinstance(expr, _LITERALS):
+        return True
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.args:
+        name = expr.func.value
+        if name == "range":
+            stop = expr.args[1].value if len(expr.args) > 1 else expr.args[0].value
+            start = number_value(expr.args[0].value) if len(expr.args) > 1 else 0.0
+            count = number_value(stop)
+            return count is not None and start is not None and count - start <= SMALL_RANGE
+        if name in _SAME_ITEMS or name == "zip":
+            return all(is_bounded(arg.value) for arg in expr.args if arg.keyword is None)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+            expr.func.attr.value in ("items", "keys", "values") and not expr.args:
+        return isinstance(expr.func.value, cst.Dict)
+    return False
+
+
+def body_nodes(loop: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The nodes evaluated per iteration (not nested functions or classes, not a `for`'s
+    iterable or `else`); for a function or module, the nodes of its own code."""
+    if isinstance(loop, cst.Module):
+        roots: List[cst.CSTNode] = list(loop.body)
+    elif isinstance(loop, (cst.FunctionDef, cst.Lambda)):
+        roots = [loop.body]
+    elif isinstance(loop, (cst.For, cst.While)):
+        roots = [loop.body]
+        if isinstance(loop, cst.While):
+            roots.append(loop.test)
+    elif isinstance(loop, _COMPREHENSIONS):
+        roots = [loop.elt] if not isinstance(loop, cst.DictComp) else [loop.key, loop.value]
+        for index, comp in enumerate(_comp_fors(loop)):
+            roots.extend(comp.ifs)
+            if index:
+                roots.append(comp.iter)
+    else:
+        roots = []
+    stack = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _NESTED):
+            stack.extend(reversed(list(iter_children(node))))
+
+
+def assigned_names(loop: cst.CSTNode) -> Set[str]:
+    """Names (re)bound in the loop's body (`url = urls[i]`): values that change per iteration."""
+    names: Set[str] = set()
+    for node in body_nodes(loop):
+        if isinstance(node, cst.AssignTarget):
+            names.update(_target_names(node.target))
+        elif isinstance(node, (cst.AnnAssign, cst.AugAssign, cst.NamedExpr)):
+            names.update(_target_names(node.target))
+    return names
+
+
+def body_calls(loop: cst.CSTNode) -> Iterator[cst.Call]:
+    return (node for node in body_nodes(loop) if isinstance(node, cst.Call))
+
+
+def exits_early(loop: cst.CSTNode) -> bool:
+    """The body can leave the loop before it has walked everything: `break` (of this loop),
+    `return`, `yield` (the consumer may stop) or `raise`."""
+    if not isinstance(loop, (cst.For, cst.While)):
+        return False
+    stack = [(loop.body, False)]
+    while stack:
+        node, nested = stack.pop()
+        if isinstance(node, (cst.Return, cst.Yield, cst.Raise)):
+            return True
+        if isinstance(node, cst.Break) and not nested:
+            return True
+        if isinstance(node, _NESTED):
+            continue
+        # A `break` in an inner loop leaves that loop only; returns and raises still count.
+        inner = nested or isinstance(node, (cst.For, cst.While))
+        stack.extend((child, inner) for child in iter_children(node))
+    return False
+
+
+def under_handler(ancestors: Sequence[cst.CSTNode], loop: cst.CSTNode) -> bool:
+    """Some `except` block between `loop` and the node whose ancestors these are."""
+    inside = False
+    for node in ancestors:
+        if node is loop:
+            inside = True
+        elif inside and isinstance(node, cst.ExceptHandler):
+            return True
+    return False
+
+
+# Redis scans: whoever walks a keyspace or a collection with SCAN expects it to be big.
+_REDIS_SCANS = frozenset({"keys", "scan", "scan_iter", "sscan", "sscan_iter", "hscan",
+                          "hscan_iter", "zscan", "zscan_iter"})
+# Query methods of ORMs and DB-API cursors, and file reads.
+_QUERIES = frozenset({"all", "iterator", "fetchall", "filter", "exclude", "values_list",
+                      "scalars", "readlines"})
+_SOURCES = frozenset({"open", "csv.reader", "csv.DictReader", "os.listdir", "os.scandir",
+                      "os.walk", "glob.glob", "glob.iglob", "itertools.count", "sys.stdin"})
+_PASS_THROUGH = _SAME_ITEMS | {"zip", "map", "filter", "chain", "itertools.chain"}
+
+
+def grows(model: "SemanticModel", expr: Optional[cst.BaseExpression],
+          scope_node: cst.CSTNode, depth: int = 0) -> bool:
+    """Evidence that `expr` iterates data that grows with the dataset (see module doc)."""
+    if expr is None or depth > 6 or is_bounded(expr):
+        return False
+    if isinstance(expr, cst.Await):
+        return grows(model, expr.expression, scope_node, depth + 1)
+    if isinstance(expr, _COMPREHENSIONS):
+        return grows(model, expr.for_in.iter, scope_node, depth + 1)
+    if isinstance(expr, cst.Name):
+        return any(grows(model, value, scope_node, depth + 1)
+                   for value in _bound_values(scope_node, expr.value))
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    if isinstance(func, cst.Attribute):
+        method = func.attr.value
+        if method in _REDIS_SCANS and model.is_redis(func.value):
+            return True
+        if method in ("items", "keys", "values") and not expr.args:
+            return grows(model, func.value, scope_node, depth + 1)
+        if method in _QUERIES or (method in _REDIS_SCANS and method != "keys"):
+            return True
+    name = model.qualified_name(func) or ""
+    if name in _SOURCES:
+        return True
+    if name == "range":
+        return True  # a literal range is bounded, above
+    if name in _PASS_THROUGH:
+        return any(grows(model, arg.value, scope_node, depth + 1) for arg in expr.args)
+    return False
+
+
+def _bound_values(scope_node: cst.CSTNode, name: str) -> Iterator[cst.BaseExpression]:
+    """The values `name` is assigned in a scope's own code (`x = v`, `a, x = v`, `with v as
+    x`, `x := v`); a loop variable is not assigned its loop's iterable."""
+    for node in body_nodes(scope_node):
+        if isinstance(node, cst.Assign):
+            if any(name in set(_target_names(t.target)) for t in node.targets):
+                yield node.value
+        elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)) and node.value is not None:
+            if name in set(_target_names(node.target)):
+                yield node.value
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            if name in set(_target_names(node.asname.name)):
+                yield node.item

@@ -1,0 +1,174 @@
+from typing import Optional
+
+import libcst as cst
+
+from redislint.rule import Invalid, Rule, Valid
+from redislint.semantic.constructors import constructed, shares_pool
+from redislint.semantic.frameworks import in_test_code, per_request
+from redislint.semantic.loops import (assigned_names, exits_early, is_bounded, iterable,
+                                      mentions, targets)
+from redislint.walk import iter_children
+
+_WHAT = {"client": "Redis client", "pool": "connection pool", "sentinel": "Sentinel"}
+# Statements a lazy initialisation stores the new object with.
+_STORES = (cst.Assign, cst.AnnAssign, cst.AugAssign)
+
+
+class ClientPerCall(Rule):
+    """
+    ## What it does
+    Flags a Redis client, connection pool or Sentinel built (`redis.Redis(...)`,
+    `Redis.from_url(url)`, `redis.asyncio.Redis(...)`, `RedisCluster(...)`,
+    `ConnectionPool(...)`, `ConnectionPool.from_url(url)`, `Sentinel(...)`,
+    `sentinel.master_for(...)`) where it runs again and again:
+    - directly in a function that runs per request, task or event: a route (`@app.route`,
+      `@app.get`, `@router.post`...), a view (`@api_view`, `@login_required`, a function or
+      method taking `request`), a task (`@shared_task`, `@app.task`, `@dramatiq.actor`,
+      `@huey.task()`, rq's `@job`), a signal receiver;
+    - in the body of a `for` loop or comprehension, when its arguments do not depend on the
+      loop variable (one client per shard or URL is a set of clients, not a repetition).
+
+    Not flagged: a client around an existing pool (`Redis(connection_pool=pool)`, which opens
+    no connections of its own), a lazy initialisation that stores the client on an attribute
+    or global under an `if` or `or` (`if self._client is None: self._client = Redis()`),
+    cached factories (`@lru_cache`, `@cache`), module-level clients, loops that stop early
+    (a retry: `for attempt in range(3): ... return client`), and test code.
+
+    ## Why is this bad?
+    Each client owns a connection pool. A new one per request opens a new TCP connection
+    (plus TLS and AUTH) for the first command and throws it away after, so every request pays
+    the connection set-up, Redis sees a storm of short-lived connections (`connected_clients`
+    and TIME_WAIT sockets pile up), and unclosed pools leak file descriptors until the
+    process hits its limit.
+
+    ## Example
+    ```python
+    @app.get("/profile/<uid>")
+    def profile(uid):
+        r = redis.Redis.from_url(REDIS_URL)
+        return r.hgetall(f"user:{uid}")
+    ```
+
+    ## Use instead:
+    ```python
+    r = redis.Redis.from_url(REDIS_URL)  # once, at import or in the app factory
+
+    @app.get("/profile/<uid>")
+    def profile(uid):
+        return r.hgetall(f"user:{uid}")
+    ```
+    The pattern classes in `redislint patterns caching` take one shared client in their
+    constructor.
+
+    ## Fix safety
+    No automatic fix: where the shared client should live (module, app factory, dependency
+    injection) and what options it needs is the author's decision.
+    """
+
+    code = "RL504"
+    name = "client-per-call"
+    message = ("a new {what} is built {where}, so each call opens fresh connections and none "
+               "is reused: create it once at startup (module level or app factory) and share "
+               "it (see `redislint patterns caching`)")
+    fix_safety = None
+    pattern = "caching"
+
+    VALID = [
+        Valid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n'
+              'r = redis.Redis.from_url("redis://localhost")\n@app.route("/count")\n'
+              'def count():\n    return str(r.incr("hits"))\n'),
+        Valid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n'
+              'pool = redis.ConnectionPool(host="localhost")\n@app.route("/count")\n'
+              'def count():\n    r = redis.Redis(connection_pool=pool)\n'
+              '    return str(r.incr("hits"))\n'),
+        Valid('import functools\nimport redis\n@functools.lru_cache(maxsize=None)\n'
+              'def client():\n    return redis.Redis()\ndef handler(request):\n'
+              '    return client().get("k")\n'),
+        Valid('import redis\nclass Store:\n    _client = None\n    def get(self, request):\n'
+              '        if self._client is None:\n'
+              '            self._client = redis.Redis(host="cache")\n'
+              '        return self._client.get(request.path)\n'),
+        Valid('import redis\ndef shards(urls):\n'
+              '    return [redis.Redis.from_url(url) for url in urls]\n'),
+        Valid('import redis\nfrom flask import Flask\napp = Flask(__name__)\nclass Conn:\n'
+              '    def __init__(self, host):\n        self.host = host\n@app.route("/")\n'
+              'def index():\n    c = Conn("db")\n    return "ok"\n'),
+        Valid('import redis\ndef connect(url):\n    for attempt in range(5):\n'
+              '        try:\n            c = redis.Redis.from_url(url)\n'
+              '            c.ping()\n            return c\n        except redis.ConnectionError:\n'
+              '            pass\n'),
+        Valid('import redis\nfrom celery import shared_task\n'
+              '_client = None\n@shared_task\ndef refresh():\n    global _client\n'
+              '    _client = _client or redis.Redis()\n    _client.incr("runs")\n'),
+    ]
+    INVALID = [
+        Invalid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n'
+                '@app.route("/count")\ndef count():\n'
+                '    r = redis.Redis.from_url("redis://localhost")\n'
+                '    return str(r.incr("hits"))\n'),
+        Invalid('from fastapi import APIRouter\nfrom redis.asyncio import Redis\n'
+                'router = APIRouter()\n@router.get("/items/{item_id}")\n'
+                'async def item(item_id: str):\n    async with Redis(host="cache") as r:\n'
+                '        return await r.get("item:" + item_id)\n'),
+        Invalid('import redis\nfrom celery import shared_task\n@shared_task\n'
+                'def refresh(user_id):\n    pool = redis.ConnectionPool.from_url("redis://cache")\n'
+                '    redis.Redis(connection_pool=pool).delete(f"user:{user_id}")\n'),
+        Invalid('import redis\ndef profile(request, uid):\n    r = redis.StrictRedis()\n'
+                '    return r.hgetall("user:%s" % uid)\n'),
+        Invalid('import redis\nclass Importer:\n    def __init__(self, url):\n'
+                '        self.url = url\n    def run(self, rows):\n        for row in rows:\n'
+                '            r = redis.Redis.from_url(self.url)\n'
+                '            r.set("row:" + row.id, row.data, ex=60)\n'),
+        Invalid('from redis import Redis\nfrom rest_framework.decorators import api_view\n'
+                '@api_view(["GET"])\ndef stats(req):\n'
+                '    return Redis(host="cache", decode_responses=True).get("stats")\n'),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        kind = constructed(self.model, node)
+        if kind is None or (kind == "client" and shares_pool(node)):
+            return
+        where = self._where(node)
+        if where is None or self._lazy(node) or in_test_code(self.model):
+            return
+        self.report(node, self.message.format(what=_WHAT[kind], where=where))
+
+    def _where(self, node: cst.Call) -> Optional[str]:
+        loop = self.model.loop_of(node)
+        if loop is not None and not isinstance(loop, cst.While) and not exits_early(loop) \
+                and not is_bounded(iterable(loop)) \
+                and not mentions(node, targets(loop) | assigned_names(loop)):
+            return "on every iteration of this loop"
+        reason = per_request(self.model.scope.function)
+        return f"each time this {reason} runs" if reason else None
+
+    def _lazy(self, node: cst.Call) -> bool:
+        """`if self._c is None: self._c = Redis()`, `_c = _c or Redis()`: built once, kept."""
+        chain = self.model.ancestors
+        stored = None
+        for parent in reversed(chain):
+            if isinstance(parent, cst.BooleanOperation) and isinstance(parent.operator, cst.Or):
+                return True
+            if isinstance(parent, _STORES):
+                stored = parent
+                break
+            if isinstance(parent, (cst.BaseSuite, cst.FunctionDef)):
+                return False
+        if stored is None:
+            return False
+        targets_ = [t.target for t in stored.targets] if isinstance(stored, cst.Assign) \
+            else [stored.target]
+        kept = any(isinstance(t, (cst.Attribute, cst.Subscript)) or (
+            isinstance(t, cst.Name) and self._is_global(t.value)) for t in targets_)
+        return kept and any(isinstance(p, cst.If) for p in chain)
+
+    def _is_global(self, name: str) -> bool:
+        function = self.model.scope.function
+        stack = [function.body] if isinstance(function, cst.FunctionDef) else []
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Global) and any(n.name.value == name for n in node.names):
+                return True
+            if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                stack.extend(iter_children(node))
+        return False

@@ -1,0 +1,215 @@
+from typing import Optional, Set
+
+import libcst as cst
+
+from redislint.rule import Fix, Invalid, Rule, Valid
+from redislint.semantic.edits import renamed_call
+from redislint.semantic.frameworks import in_test_code
+from redislint.semantic.locks import SLEEP_FUNCTIONS
+from redislint.semantic.loops import (body_calls, exits_early, is_bounded, iterable, mentions,
+                                      targets, under_handler)
+from redislint.semantic.model import RedisCall
+from redislint.semantic.redispy import BLOCKING_TIMEOUT_POSITION, NOT_COMMANDS
+
+# Reads that wait for data to arrive: a loop around one is a consumer, not a batch.
+_WAITING = frozenset(BLOCKING_TIMEOUT_POSITION) | {"xread", "xreadgroup", "get_message",
+                                                   "listen", "wait", "waitaof", "subscribe",
+                                                   "psubscribe"}
+# Optimistic transactions: a loop running one per item cannot be batched.
+_TRANSACTIONS = frozenset({"watch", "transaction"})
+# What a consumer loop may iterate: messages that arrive one at a time.
+_STREAMS = frozenset({"listen", "get_message"})
+
+
+class RoundTripInLoop(Rule):
+    """
+    ## What it does
+    Flags a loop (`for`, or a list/set/dict/generator comprehension) that sends a Redis
+    command through a client (not a pipeline) on every iteration. One finding per loop, at
+    its first command.
+
+    Not flagged: `while` loops (consumers, pollers, retries), loops over a handful of items
+    written in the source (`for k in ("a", "b")`, `range(3)`), loops that can stop early
+    (`break`, `return`, `raise`, `yield`: searches, retries, lazy generators), loops that
+    sleep or block on a read (`brpop`, `xread(block=...)`, `get_message`), loops that run an
+    optimistic transaction (`watch`, `transaction()`) per item, loops over
+    `pubsub.listen()`, commands in an `except` block, and test code. A command per key inside
+    `for key in r.scan_iter(...)` is flagged: each key costs a round trip of its own.
+
+    ## Why is this bad?
+    Every command waits for a network round trip (typically 0.2-1 ms in one data centre, far
+    more across zones), and Redis spends most of that time idle. A loop over N items makes N
+    sequential round trips: 10,000 keys take seconds instead of milliseconds. A pipeline or a
+    multi-key command (`MGET`, `MSET`, `HMGET`, `SADD k m1 m2 ...`) sends them all at once.
+
+    ## Example
+    ```python
+    names = [r.get(f"user:{uid}:name") for uid in user_ids]
+
+    for uid, score in scores.items():
+        r.zadd("leaderboard", {uid: score})
+    ```
+
+    ## Use instead:
+    ```python
+    names = r.mget([f"user:{uid}:name" for uid in user_ids])
+
+    pipe = r.pipeline(transaction=False)
+    for uid, score in scores.items():
+        pipe.zadd("leaderboard", {uid: score})
+    pipe.execute()
+    ```
+    (here one `r.zadd("leaderboard", scores)` is better still). For very large inputs,
+    execute the pipeline every few thousand commands. See `redislint patterns warming`.
+
+    ## Fix safety
+    A list comprehension that only collects `get` replies (`[r.get(k) for k in keys]`, also
+    awaited on `redis.asyncio`) becomes `r.mget(keys)` (or `r.mget([<key> for k in keys])`
+    when the key is computed). The fix is unsafe: MGET returns None for a key that holds
+    another type where GET raises WRONGTYPE; redis-py older than 5 sends an invalid MGET for
+    an empty list and raises where the comprehension returned `[]`; and a client that is
+    really a `RedisCluster` (not recognised as one here) rejects cross-slot MGET. It is not
+    offered on `RedisCluster` clients. Other loops have no fix: moving commands into a
+    pipeline changes when errors surface and when replies can be read.
+    """
+
+    code = "RL502"
+    name = "round-trip-in-loop"
+    message = ("this loop sends `{command}` to Redis once per iteration, one network round "
+               "trip each: queue the loop's commands on one `pipeline(transaction=False)` and "
+               "execute it once, or use a multi-key command ({multi}) "
+               "(see `redislint patterns warming`)")
+    fix_safety = "unsafe"
+    pattern = "warming"
+
+    VALID = [
+        Valid('import redis\nr = redis.Redis()\ndef load(keys):\n'
+              '    pipe = r.pipeline(transaction=False)\n    for k in keys:\n'
+              '        pipe.get(k)\n    return pipe.execute()\n'),
+        Valid('import redis\nr = redis.Redis()\ndef consume():\n    while True:\n'
+              '        job = r.brpop("jobs", timeout=5)\n        if job:\n'
+              '            r.incr("done")\n'),
+        Valid('import redis\nr = redis.Redis()\nfor name in ("hits", "misses"):\n'
+              '    r.set(name, 0, ex=60)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef first_free(slots):\n'
+              '    for slot in slots:\n        if r.set(f"slot:{slot}", 1, nx=True, ex=30):\n'
+              '            return slot\n'),
+        Valid('import redis\nr = redis.Redis()\ncache = {}\ndef load(keys):\n'
+              '    return [cache.get(k) for k in keys]\n'),
+        Valid('import redis\nr = redis.Redis()\ndef load(keys):\n    return r.mget(keys)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef watch(channel):\n    p = r.pubsub()\n'
+              '    p.subscribe(channel)\n    for message in p.listen():\n'
+              '        r.incr("seen")\n'),
+        Valid('import time\nimport redis\nr = redis.Redis()\ndef wait_ready(keys):\n'
+              '    for k in keys:\n        time.sleep(0.5)\n        r.exists(k)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef copy(items):\n    for item in items:\n'
+              '        try:\n            save(item)\n        except ValueError:\n'
+              '            r.incr("errors")\n'),
+        Valid('import redis\nr = redis.Redis()\ndef stream(keys):\n    for k in keys:\n'
+              '        yield r.get(k)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef each(clients):\n'
+              '    for c in clients:\n        c.ping()\n'),
+        Valid('import redis\nr = redis.Redis()\ndef claim(ids):\n    for i in ids:\n'
+              '        r.zrem("stale", i)\n        with r.pipeline() as pipe:\n'
+              '            pipe.watch("job:" + i)\n            pipe.multi()\n'
+              '            pipe.hset("job:" + i, "state", "claimed")\n            pipe.execute()\n'),
+        Valid('import redis\nr = redis.Redis()\ndef keys_of(patterns):\n'
+              '    for p in patterns:\n        for k in r.scan_iter(match=p):\n'
+              '            print(k)\n'),
+    ]
+    INVALID = [
+        Invalid('import redis\nr = redis.Redis()\ndef names(user_ids):\n'
+                '    return [r.get(f"user:{uid}:name") for uid in user_ids]\n',
+                expected_fix='import redis\nr = redis.Redis()\ndef names(user_ids):\n'
+                '    return r.mget([f"user:{uid}:name" for uid in user_ids])\n',
+                unsafe=True),
+        Invalid('import redis\nr = redis.Redis()\ndef load(keys):\n'
+                '    values = [r.get(k) for k in keys]\n    return values\n',
+                expected_fix='import redis\nr = redis.Redis()\ndef load(keys):\n'
+                '    values = r.mget(keys)\n    return values\n',
+                unsafe=True),
+        Invalid('from redis.asyncio import Redis\nasync def load(r: Redis, keys):\n'
+                '    return [await r.get(k) for k in keys]\n',
+                expected_fix='from redis.asyncio import Redis\nasync def load(r: Redis, keys):\n'
+                '    return await r.mget(keys)\n',
+                unsafe=True),
+        Invalid('import redis\nclass Board:\n    def __init__(self, url):\n'
+                '        self.r = redis.Redis.from_url(url)\n'
+                '    def save(self, scores):\n        for uid, score in scores.items():\n'
+                '            self.r.zadd("board", {uid: score})\n'
+                '            self.r.hset("user:" + uid, "score", score)\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef purge(pattern):\n'
+                '    for key in r.scan_iter(match=pattern):\n        r.unlink(key)\n'),
+        Invalid('from redis.asyncio import Redis\nasync def ages(r: Redis, users):\n'
+                '    return {u: await r.ttl("session:%s" % u) for u in users}\n'),
+        Invalid('import redis\nfrom redis import RedisCluster\nrc = RedisCluster()\n'
+                'def load(keys):\n    return [rc.get(k) for k in keys]\n'),
+        Invalid('import redis\nr = redis.Redis()\ndef fill(n):\n    for i in range(n):\n'
+                '        r.rpush("numbers", i)\n'),
+    ]
+
+    def __init__(self, model, settings) -> None:
+        super().__init__(model, settings)
+        self._judged: Set[int] = set()
+
+    def on_redis_call(self, call: RedisCall) -> None:
+        if call.receiver.role != "client" or call.command in NOT_COMMANDS:
+            return
+        loop = call.loop
+        if loop is None or isinstance(loop, cst.While) or id(loop) in self._judged:
+            return
+        self._judged.add(id(loop))
+        if not self._per_item(loop, call) or in_test_code(self.model):
+            return
+        multi = "`mget`" if call.command == "get" else "`mget`, `mset`, `hmget`"
+        self.report(call.node, self.message.format(command=call.command, multi=multi),
+                    fix=self._fix(loop, call))
+
+    def _per_item(self, loop: cst.CSTNode, call: RedisCall) -> bool:
+        """The loop walks data and sends this command for each item, every time."""
+        source = iterable(loop)
+        if source is None or is_bounded(source) or exits_early(loop):
+            return False
+        if under_handler(call.ancestors, loop) or self._consumes(source):
+            return False
+        for inner in body_calls(loop):
+            if self.model.qualified_name(inner.func) in SLEEP_FUNCTIONS:
+                return False
+            # Names bound later in the loop cannot be inferred yet: judge by the method alone.
+            func = inner.func
+            if isinstance(func, cst.Attribute) and func.attr.value in _WAITING | _TRANSACTIONS:
+                return False
+        return True
+
+    def _consumes(self, source: cst.BaseExpression) -> bool:
+        """`for message in pubsub.listen()`: messages arrive one at a time."""
+        return isinstance(source, cst.Call) and isinstance(source.func, cst.Attribute) and \
+            source.func.attr.value in _STREAMS and self.model.is_redis(source.func.value)
+
+    def _fix(self, loop: cst.CSTNode, call: RedisCall) -> Optional[Fix]:
+        """`[r.get(k) for k in keys]` -> `r.mget(keys)`."""
+        if not isinstance(loop, cst.ListComp) or call.command != "get" or call.receiver.cluster:
+            return None
+        comp = loop.for_in
+        if comp.inner_for_in is not None or comp.ifs or comp.asynchronous is not None:
+            return None
+        element = loop.elt
+        awaited = isinstance(element, cst.Await)
+        if (element.expression if awaited else element) is not call.node:
+            return None
+        if len(call.node.args) != 1 or call.args != list(call.node.args):
+            return None
+        receiver = call.node.func.value
+        if mentions(receiver, targets(loop)):
+            return None
+        key = call.args[0].value
+        if isinstance(key, cst.Name) and isinstance(comp.target, cst.Name) and \
+                key.value == comp.target.value:
+            keys = comp.iter
+        else:
+            keys = loop.with_changes(elt=key, lpar=[], rpar=[])
+        batched: cst.BaseExpression = renamed_call(call.node, "mget", [cst.Arg(keys)])
+        if awaited:
+            batched = cst.Await(batched)
+        batched = batched.with_changes(lpar=loop.lpar, rpar=loop.rpar)
+        return Fix("Read every key with one `mget`", {loop: batched}, "unsafe")
