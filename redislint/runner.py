@@ -9,7 +9,7 @@ Both phases consult the cache first.
 
 from __future__ import annotations
 
-import multiprocessing
+import ast
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from redislint.positions import locate
 from redislint.project import ModuleSummary, ProjectIndex, module_name, summarize
 from redislint.rule import Rule
 from redislint.semantic.infer import Inferer
+from redislint.workers import Supervisor, time_budget
 
 _REDIS_BYTES = re.compile(rb"redis|valkey", re.I)
 _PARSE_ERRORS = (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError)
@@ -86,24 +87,23 @@ def _names_pattern(names) -> Optional["re.Pattern[bytes]"]:
 
 
 class _Worker:
-    """Holds the trees it parsed between the two phases (in-process or in a child process)."""
+    """Parses and lints in a worker process, keeping the trees it parsed for the lint phase."""
 
     def __init__(self, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
         self.settings = settings
         self.rules = rules
+        self.index = ProjectIndex()
         self.trees: Dict[int, Tuple[Optional[cst.Module], object]] = {}
 
-    def summarize(self, sources: List[Source]) -> Dict[int, ModuleSummary]:
-        out = {}
-        for source in sources:
-            module, facts = self._parse(source)
-            if module is not None:
-                try:
-                    out[source.index] = summarize(facts, Inferer(facts, None, self.settings.clients),
-                                                  module, source.data)
-                except Exception as error:  # noqa: BLE001 - reported when the file is linted
-                    self.trees[source.index] = (None, error)
-        return out
+    def summarize(self, source: Source) -> Optional[ModuleSummary]:
+        module, facts = self._parse(source)
+        if module is None:
+            return None
+        try:
+            return summarize(facts, Inferer(facts, None, self.settings.clients))  # type: ignore[arg-type]
+        except Exception as error:  # noqa: BLE001 - reported when the file is linted
+            self.trees[source.index] = (None, error)
+            return None
 
     def _parse(self, source: Source) -> Tuple[Optional[cst.Module], object]:
         known = self.trees.get(source.index)
@@ -117,12 +117,12 @@ class _Worker:
         self.trees[source.index] = entry
         return entry
 
-    def lint(self, index: ProjectIndex, sources: List[Source], fix: Optional[FixMode]) -> List[FileResult]:
-        results = [self._lint_one(source, index, fix) for source in sources]
-        self.trees.clear()
-        return results
+    def lint(self, source: Source, fix: Optional[FixMode]) -> FileResult:
+        result = self._lint_one(source, fix)
+        self.trees.pop(source.index, None)
+        return result
 
-    def _lint_one(self, source: Source, index: ProjectIndex, fix: Optional[FixMode]) -> FileResult:
+    def _lint_one(self, source: Source, fix: Optional[FixMode]) -> FileResult:
         result = FileResult(source.path)
         module, facts = self._parse(source)
         if module is None:
@@ -133,19 +133,18 @@ class _Worker:
             return result
         try:
             if fix is None:
-                _, findings = lint_module(module, source.path, self.settings, self.rules, index,
+                _, findings = lint_module(module, source.path, self.settings, self.rules, self.index,
                                           facts=facts)  # type: ignore[arg-type]
                 result.findings = [f for f in findings if f is not None]
                 return result
-            self._fix(source, module, index, fix, result)
+            self._fix(source, module, fix, result)
         except Exception as error:  # noqa: BLE001 - one odd file must not hide the others
             result.findings = [internal_error(source.path, error)]
         return result
 
-    def _fix(self, source: Source, module: cst.Module, index: ProjectIndex, fix: FixMode,
-             result: FileResult) -> None:
+    def _fix(self, source: Source, module: cst.Module, fix: FixMode, result: FileResult) -> None:
         def lint(tree: cst.Module):
-            reports, findings = lint_module(tree, source.path, self.settings, self.rules, index,
+            reports, findings = lint_module(tree, source.path, self.settings, self.rules, self.index,
                                             source.module, source.is_package)
             kept = [(r, f) for r, f in zip(reports, findings) if f is not None]
             return [r for r, _ in kept], [f for _, f in kept]
@@ -164,77 +163,23 @@ class _Worker:
 
 
 def _serve(connection, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
+    """A worker process's loop: one request in, one reply out."""
     worker = _Worker(settings, rules)
     while True:
         try:
-            command, payload = connection.recv()
-        except (EOFError, OSError):
+            _, command, payload = connection.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
             return
         if command == "summarize":
-            connection.send(worker.summarize(payload))
+            reply: object = worker.summarize(payload)  # type: ignore[arg-type]
         elif command == "lint":
-            connection.send(worker.lint(*payload))
+            reply = worker.lint(*payload)  # type: ignore[misc]
+        elif command == "index":
+            worker.index = payload  # type: ignore[assignment]
+            reply = None
         else:
             return
-
-
-class _Pool:
-    """N processes, each owning a shard of files across both phases (it keeps their trees)."""
-
-    def __init__(self, jobs: int, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        self.connections = []
-        self.processes = []
-        self.owner: Dict[int, int] = {}
-        for _ in range(jobs):
-            parent, child = context.Pipe()
-            process = context.Process(target=_serve, args=(child, settings, rules), daemon=True)
-            process.start()
-            child.close()
-            self.connections.append(parent)
-            self.processes.append(process)
-
-    def _shard(self, sources: List[Source], sticky: bool) -> List[List[Source]]:
-        shards: List[List[Source]] = [[] for _ in self.connections]
-        loads = [0] * len(shards)
-        for source in sorted(sources, key=lambda s: -len(s.data)):
-            target = self.owner.get(source.index) if sticky else None
-            if target is None:
-                target = loads.index(min(loads))
-            shards[target].append(source)
-            loads[target] += len(source.data)
-            self.owner[source.index] = target
-        return shards
-
-    def summarize(self, sources: List[Source]) -> Dict[int, ModuleSummary]:
-        shards = self._shard(sources, sticky=False)
-        for connection, shard in zip(self.connections, shards):
-            connection.send(("summarize", shard))
-        out: Dict[int, ModuleSummary] = {}
-        for connection in self.connections:
-            out.update(connection.recv())
-        return out
-
-    def lint(self, index: ProjectIndex, sources: List[Source], fix: Optional[FixMode]) -> List[FileResult]:
-        shards = self._shard(sources, sticky=True)
-        for connection, shard in zip(self.connections, shards):
-            connection.send(("lint", (index, shard, fix)))
-        results: List[FileResult] = []
-        for connection in self.connections:
-            results.extend(connection.recv())
-        return results
-
-    def close(self) -> None:
-        for connection in self.connections:
-            try:
-                connection.send(("stop", None))
-            except OSError:
-                pass
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
+        connection.send(reply)
 
 
 def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], List[FileResult]]:
@@ -272,6 +217,23 @@ class _Keys:
                       index_fingerprint.encode(), source.data)
 
 
+def _failed(source: Source, reason: str) -> FileResult:
+    """A file that killed or stalled its worker: Python's own verdict if it is not valid
+    Python (too deeply nested), else an internal error naming the file."""
+    result = FileResult(source.path)
+    try:
+        compile(source.data, source.path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        result.findings = [syntax_error(source.path, error, None)]
+        return result
+    except (RecursionError, MemoryError):
+        pass
+    problem = RuntimeError(f"the parser {reason} on this file (very deeply nested or very long "
+                           "expressions?)")
+    result.findings = [internal_error(source.path, problem)]
+    return result
+
+
 def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[Rule]],
                jobs: int = 0, stdin: Optional[Tuple[str, bytes]] = None,
                cache: Optional[Cache] = None, fix: Optional[FixMode] = None) -> RunResult:
@@ -291,9 +253,9 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
     if stdin is not None:  # never cache what came from standard input
         cache = None
     keys = _Keys(settings, rules)
-    jobs = jobs or os.cpu_count() or 1
-    jobs = max(1, min(jobs, len(candidates) // 8 or 1))
-    engine = _Pool(jobs, settings, rules) if jobs > 1 else _Worker(settings, rules)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(candidates) // 4 or 1))
+    pool: Optional[Supervisor] = None
+    failed: Dict[int, FileResult] = {}
     try:
         index = ProjectIndex()
         pending = candidates
@@ -309,11 +271,20 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
                     index.add(source.module, summary)
             if misses:
                 result.parsed += len(misses)
-                for source_index, summary in engine.summarize(misses).items():
-                    source = sources[source_index]
-                    index.add(source.module, summary)
-                    if cache:
-                        cache.put_summary(keys.summary(source), summary)
+                pool = pool or Supervisor(jobs, _serve, settings, rules)
+                by_id = {s.index + 1: s for s in misses}
+                requests = [(s.index, (s.index + 1, "summarize", s), time_budget(s.data))
+                            for s in sorted(misses, key=lambda s: -len(s.data))]
+                replies = pool.run(requests, sticky=False,
+                                   on_failure=lambda req, why: _failed(by_id[req[0]], why))
+                for request_id, summary in replies.items():
+                    source = by_id[request_id]
+                    if isinstance(summary, FileResult):
+                        failed[source.index] = summary
+                    elif summary is not None:
+                        index.add(source.module, summary)
+                        if cache:
+                            cache.put_summary(keys.summary(source), summary)
             exported = _names_pattern(index.exported_names())
             if exported is None:
                 break
@@ -323,6 +294,9 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
         fingerprint = index.fingerprint()
         to_lint = []
         for source in linted:
+            if source.index in failed:
+                result.results.append(failed[source.index])
+                continue
             found = cache.get_findings(keys.findings(source, fingerprint), source.path) if cache else None
             if found is None or (fix is not None and any(f.fix for f in found)):
                 to_lint.append(source)
@@ -330,15 +304,21 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
                 result.cached += 1
                 result.results.append(FileResult(source.path, found))
         if to_lint:
-            by_path = {s.path: s for s in to_lint}
-            for file_result in engine.lint(index, to_lint, fix):
-                result.results.append(file_result)
-                source = by_path[file_result.path]
+            pool = pool or Supervisor(jobs, _serve, settings, rules)
+            pool.broadcast("index", index)
+            by_id = {s.index + 1: s for s in to_lint}
+            requests = [(s.index, (s.index + 1, "lint", (s, fix)), time_budget(s.data))
+                        for s in sorted(to_lint, key=lambda s: -len(s.data))]
+            replies = pool.run(requests, sticky=True,
+                               on_failure=lambda req, why: _failed(by_id[req[0]], why))
+            for request_id, file_result in replies.items():
+                source = by_id[request_id]
+                result.results.append(file_result)  # type: ignore[arg-type]
                 if cache and file_result.new_data is None and \
-                        not any(f.code == "RL999" for f in file_result.findings):
-                    cache.put_findings(keys.findings(source, fingerprint), file_result.findings)
+                        not any(f.code in ("RL999", "RL000") for f in file_result.findings):  # type: ignore[union-attr]
+                    cache.put_findings(keys.findings(source, fingerprint), file_result.findings)  # type: ignore[union-attr]
     finally:
-        if isinstance(engine, _Pool):
-            engine.close()
+        if pool is not None:
+            pool.close()
     result.results.sort(key=lambda r: r.path)
     return result
