@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import subprocess
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
@@ -25,21 +27,33 @@ def _patterns(settings: Settings) -> Tuple[str, ...]:
     return tuple(settings.exclude) + tuple(settings.extend_exclude)
 
 
+@lru_cache(maxsize=64)
+def _matchers(patterns: Tuple[str, ...]) -> Tuple["re.Pattern[str]", "re.Pattern[str]"]:
+    """One regex for basenames and one for relative paths, instead of a loop of fnmatch calls."""
+    names, paths = [], []
+    for pattern in patterns:
+        pattern = pattern.rstrip("/")
+        names.append(fnmatch.translate(pattern))
+        paths.append(fnmatch.translate(pattern))
+        if "/" in pattern:
+            paths.append(fnmatch.translate(pattern.lstrip("./") + "/*"))
+    never = r"(?!x)x"
+    return re.compile("|".join(names) or never), re.compile("|".join(paths) or never)
+
+
 def is_excluded(path: Path, settings: Settings, patterns: Optional[Sequence[str]] = None) -> bool:
     """Ruff's convention: a pattern matches a path's basename or its path from the config root."""
     patterns = _patterns(settings) if patterns is None else patterns
-    name = path.name
+    by_name, by_path = _matchers(tuple(patterns))
+    if by_name.match(path.name):
+        return True
     try:
-        relative = path.resolve().relative_to(settings.root).as_posix()
-    except (ValueError, OSError):
+        relative = os.path.relpath(os.path.abspath(path), settings.root)
+    except ValueError:
         relative = path.as_posix()
-    for pattern in patterns:
-        pattern = pattern.rstrip("/")
-        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(relative, pattern):
-            return True
-        if "/" in pattern and fnmatch.fnmatchcase(relative, pattern.lstrip("./") + "/*"):
-            return True
-    return False
+    if relative.startswith(".."):
+        relative = path.as_posix()
+    return by_path.match(relative.replace(os.sep, "/")) is not None
 
 
 def _git_visible(folder: Path) -> Optional[Set[str]]:

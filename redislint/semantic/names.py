@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
 
+from functools import lru_cache
+
 import libcst as cst
 
 
@@ -148,7 +150,13 @@ def strip_optional(annotation: cst.BaseExpression) -> Sequence[cst.BaseExpressio
         text = string_value(annotation)
         if text:
             try:
-                return strip_optional(cst.parse_expression(text))
+                return strip_optional(_annotation_expression(text))
             except Exception:
                 return []
     return [annotation]
+
+
+@lru_cache(maxsize=1024)
+def _annotation_expression(text: str) -> cst.BaseExpression:
+    """A string annotation parsed once per distinct text (`"Redis"` recurs in every module)."""
+    return cst.parse_expression(text)
