@@ -80,8 +80,8 @@ class ProjectIndex:
         self._key_uses = {}
 
     def key_uses(self, family: str) -> FrozenSet[str]:
-        """Key patterns some module of the project drains (`list`, `zset`, `stream`) or
-        expires (`expire`); see `redislint.semantic.keyspace`."""
+        """Key patterns some module of the project drains (`list`, `zset`, `stream`),
+        expires (`expire`) or deletes (`delete`); see `redislint.semantic.keyspace`."""
         found = self._key_uses.get(family)
         if found is None:
             found = frozenset(p for s in self.modules.values() for p in s.key_uses.get(family, ()))

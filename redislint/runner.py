@@ -100,7 +100,9 @@ class _Worker:
         if module is None:
             return None
         try:
-            return summarize(facts, Inferer(facts, None, self.settings.clients))  # type: ignore[arg-type]
+            # The tree too: the summary records the key patterns the module drains or expires.
+            return summarize(facts, Inferer(facts, None, self.settings.clients),  # type: ignore[arg-type]
+                             module, source.data)
         except Exception as error:  # noqa: BLE001 - reported when the file is linted
             self.trees[source.index] = (None, error)
             return None

@@ -146,7 +146,7 @@ def bounded_patterns(model: "SemanticModel") -> Dict[str, Set[str]]:
     if index is not None:
         for family in ("list", "zset", "stream"):
             found[family] |= index.key_uses(family)
-        found["any"] |= index.key_uses("expire")
+        found["any"] |= index.key_uses("expire") | index.key_uses("delete")
     for family in _script_bounds(model.module):
         found[family].add(keyspace.ANY)
     return found

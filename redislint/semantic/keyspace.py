@@ -10,14 +10,15 @@ carries the patterns it bounds, per family:
 - `zset`: members removed (ZREM, ZREMRANGEBYSCORE/RANK/LEX, ZPOPMIN/ZPOPMAX, BZPOP*, ZMPOP);
 - `stream`: trimmed or deleted from (XTRIM, XDEL);
 - `expire`: given a TTL (EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, SETEX/PSETEX, GETEX or SET with an
-  expiry option).
+  expiry option);
+- `delete`: deleted (DEL, UNLINK, GETDEL).
 
 The project scan is syntactic: any `x.<command>(key, ...)` counts whatever `x` is, since these
 facts only ever silence a rule. Keys are normalised like `redislint.semantic.keys` does, with
 module constants and a function's simple locals resolved. A pop or trim whose key cannot be
 read at all (`r.rpop(self.key)`, `r.brpop(queues)`) is recorded as the pattern `*`: it may
-drain any key of its family. Expiries of unreadable keys are not recorded: generic helpers
-(`def touch(key, ttl): r.expire(key, ttl)`) say nothing about a particular key.
+drain any key of its family. Expiries and deletions of unreadable keys are not recorded:
+generic helpers (`def touch(key, ttl): r.expire(key, ttl)`) say nothing about a given key.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ STREAM_DRAINS = frozenset({"xtrim", "xdel"})
 FAMILIES: Dict[str, frozenset] = {"list": LIST_DRAINS, "zset": ZSET_DRAINS,
                                   "stream": STREAM_DRAINS}
 TTL_WRITES = frozenset({"setex", "psetex"})
+DELETES = frozenset({"delete", "unlink", "getdel"})
 # Any key: the pattern recorded for a drain whose key cannot be read.
 ANY = "*"
 
@@ -48,7 +50,8 @@ ANY = "*"
 _KEY_LISTS = frozenset({"blpop", "brpop", "bzpopmin", "bzpopmax"})
 # Commands whose keys follow a count: (position of the first key, keys given as a list?).
 _COUNTED = {"lmpop": (1, False), "zmpop": (1, True), "blmpop": (2, False), "bzmpop": (2, True)}
-_ALL_COMMANDS = set().union(*FAMILIES.values(), EXPIRE_COMMANDS, TTL_WRITES, {"set", "getex"})
+_ALL_COMMANDS = set().union(*FAMILIES.values(), EXPIRE_COMMANDS, TTL_WRITES, DELETES,
+                            {"set", "getex"})
 _MENTIONS = re.compile(rb"\.\s*(?:" + b"|".join(
     re.escape(c.encode()) for c in sorted(_ALL_COMMANDS - {"set"}, key=len, reverse=True))
     + rb"|set\s*\([^)]*\b(?:ex|px|exat|pxat)\s*=)\s*\(?")
@@ -166,11 +169,13 @@ def _record(call: cst.Call, command: str, lookup, found: Dict[str, Set[str]]) ->
         exprs = key_arguments(command, call)
         found.setdefault(family, set()).update(
             patterns_of(exprs, lambda e: key_of(e, lookup)))
-    elif command in _ALL_COMMANDS and gives_ttl(command, call):
+    elif command in DELETES or (command in _ALL_COMMANDS and gives_ttl(command, call)):
         exprs = key_arguments(command, call)
+        if command in DELETES and exprs is not None:
+            exprs = [a.value for a in call.args if a.keyword is None]  # DEL takes many keys
         named = patterns_of(exprs, lambda e: key_of(e, lookup)) - {ANY}
         if named:
-            found.setdefault("expire", set()).update(named)
+            found.setdefault("delete" if command in DELETES else "expire", set()).update(named)
 
 
 def _function_facts(facts: ModuleFacts) -> Dict[int, FunctionFacts]:

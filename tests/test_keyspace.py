@@ -1,0 +1,91 @@
+"""The project index records which key patterns each module drains, expires or deletes, so a
+rule about one module can rely on the others (redislint.semantic.keyspace)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+
+from redislint import registry
+from redislint.cache import Cache
+from redislint.config import Settings
+from redislint.runner import lint_paths
+from redislint.semantic import keyspace
+from redislint.semantic.facts import collect
+
+PRODUCER = """
+    import redis
+    r = redis.Redis()
+    QUEUE = "jobs:pending"
+    def enqueue(job):
+        r.rpush(QUEUE, job)
+    def login(sid, uid):
+        r.hset(f"session:{sid}", "uid", uid)
+"""
+CONSUMER = """
+    from .producer import r
+    def work():
+        key = "jobs:" + "pending"
+        return r.blpop([key, "jobs:high"], 5)
+    def touch(sid):
+        r.expire("session:%s" % sid, 1800)
+"""
+
+
+def _scan(source: str) -> dict:
+    module = cst.parse_module(textwrap.dedent(source))
+    return keyspace.scan(module, collect(module))
+
+
+def test_scan_resolves_locals_and_constants_and_records_families():
+    found = _scan("""
+        import redis
+        r = redis.Redis()
+        EVENTS = "events"
+        def drain(name):
+            key = f"queue:{name}"
+            r.rpop(key)
+            r.ltrim(EVENTS, 0, 99)
+            r.xtrim("audit", maxlen=10)
+            r.zremrangebyscore("seen", 0, 10)
+            r.brpop(name)
+            r.expire(f"session:{name}", 60)
+            r.set(f"token:{name}", 1, ex=60)
+            r.set(f"plain:{name}", 1)
+            r.delete("tmp:" + name, f"other:{name}")
+            r.expire(name, 60)
+    """)
+    assert found["list"] == ["*", "events", "queue:*"]
+    assert found["stream"] == ["audit"]
+    assert found["zset"] == ["seen"]
+    assert found["expire"] == ["session:*", "token:*"]
+    assert found["delete"] == ["other:*", "tmp:*"]
+
+
+def test_scan_skips_files_that_name_no_such_command():
+    assert _scan("import redis\nr = redis.Redis()\nr.set('a', 1)\nr.rpush('log', 1)\n") == {}
+
+
+def test_other_modules_bound_the_keys_of_this_one(tmp_path: Path):
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "producer.py").write_text(textwrap.dedent(PRODUCER))
+    settings = Settings(select=("RL506", "RL103"), root=tmp_path)
+    rules = registry.select(settings)
+
+    alone = lint_paths([package / "producer.py"], settings, rules, jobs=1)
+    assert sorted(f.code for f in alone.findings) == ["RL103", "RL506"]
+
+    (package / "consumer.py").write_text(textwrap.dedent(CONSUMER))
+    files = sorted(package.glob("*.py"))
+    together = lint_paths(files, settings, rules, jobs=1)
+    assert together.findings == []
+
+    # The same through the cache: summaries keep their key patterns.
+    cache = Cache(tmp_path / ".cache")
+    assert lint_paths(files, settings, rules, jobs=1, cache=cache).findings == []
+    warm = lint_paths(files, settings, rules, jobs=1, cache=cache)
+    assert warm.findings == [] and warm.parsed == 0
