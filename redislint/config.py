@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from redislint.semantic.redispy_version import parse as parse_redis_py, targeted
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on the oldest interpreter in CI
@@ -44,12 +46,15 @@ class Settings:
     clients: Tuple[str, ...] = ()
     # Key globs that hold user sessions (RL103 session-without-ttl).
     session_key_patterns: Tuple[str, ...] = ("session:*", "sess:*")
+    # The redis-py the project runs on; None: the installed one (redislint.semantic.redispy_version).
+    redis_py_version: Optional[Tuple[int, int, int]] = None
     # Where the settings came from: relative exclude patterns and per-file-ignores anchor here.
     root: Path = field(default_factory=Path.cwd, compare=False)
 
     def fingerprint(self) -> str:
         """Everything that can change a file's findings, for the result cache."""
         relevant = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "root"}
+        relevant["redis_py_version"] = targeted(self)  # an upgrade of the installed one counts
         return hashlib.sha256(repr(sorted(relevant.items())).encode()).hexdigest()[:16]
 
 
@@ -65,6 +70,14 @@ def _version(key: str, value: Any) -> Tuple[int, int]:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)) or match is None:
         raise ConfigError(f"`{key}` must be a Redis version like \"7.0\", got {value!r}")
     return int(match.group(1)), int(match.group(2) or 0)
+
+
+def _redis_py(key: str, value: Any) -> Tuple[int, int, int]:
+    parsed = parse_redis_py(str(value)) if isinstance(value, (str, int, float)) and not isinstance(
+        value, bool) else None
+    if parsed is None:
+        raise ConfigError(f"`{key}` must be a redis-py version like \"7.4\", got {value!r}")
+    return parsed
 
 
 def _positive(key: str, value: Any, kind: type) -> Any:
@@ -109,6 +122,7 @@ PARSERS = {
     "lock-timeout": lambda k, v: _positive(k, v, float),
     "clients": _strings,
     "session-key-patterns": _globs,
+    "redis-py-version": _redis_py,
 }
 
 

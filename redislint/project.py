@@ -7,13 +7,14 @@ the index resolves qualified names through re-exports.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 import libcst as cst
 
-from redislint.semantic import keyspace
+from redislint.semantic import keyspace, pubsub
 from redislint.semantic.facts import ModuleFacts
 from redislint.semantic.infer import Inferer
 from redislint.semantic.redispy import RedisObject
@@ -37,6 +38,7 @@ def summarize(facts: ModuleFacts, inferer: Inferer, module: Optional[cst.Module]
     summary = ModuleSummary(reexports=dict(facts.from_imports))
     if module is not None:
         summary.key_uses = keyspace.scan(module, facts, data)
+        summary.key_uses.update(pubsub.work_channels(module, facts, data))
     for name in facts.assigns.keys() | facts.annotations.keys():
         found = inferer.infer(_name(name))
         if found is not None:
@@ -56,14 +58,19 @@ def module_name(path: Path) -> Tuple[str, bool]:
     """Dotted module name from the package folders above `path`, and whether it is a package."""
     path = path.resolve() if not path.is_absolute() else path
     is_package = path.name == "__init__.py"
-    parts = [] if is_package else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").exists():
-        parts.append(folder.name)
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    return ".".join(reversed(parts)), is_package
+    package = _package(str(path.parent))
+    name = package if is_package else (f"{package}.{path.stem}" if package else path.stem)
+    return name, is_package
+
+
+@lru_cache(maxsize=4096)
+def _package(folder: str) -> str:
+    """The dotted package a folder is (empty when it has no `__init__.py`); one stat per folder."""
+    here = Path(folder)
+    if not (here / "__init__.py").exists() or here.parent == here:
+        return ""
+    parent = _package(str(here.parent))
+    return f"{parent}.{here.name}" if parent else here.name
 
 
 class ProjectIndex:

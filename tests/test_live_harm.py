@@ -165,3 +165,59 @@ def test_rl201_crash_between_incr_and_expire_leaves_an_immortal_counter(
     # expires, never one without a TTL.
     assert -1 not in ttls
     assert ttls[0] == -2 and 0 < ttls[1] <= 60
+
+
+def _run_with_options(source: str, url: str, monkeypatch: pytest.MonkeyPatch,
+                      made: list) -> Dict[str, Any]:
+    """Execute an example program whose `redis.Redis(...)` talks to the test server and keeps
+    the options the example passes (`decode_responses=True` is the point of RL605's twin);
+    the clients it builds are appended to `made`."""
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+
+    class Redis(redis.Redis):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.update(host=where.hostname, port=where.port, db=int(where.path[1:] or 0))
+            super().__init__(**kwargs)
+            made.append(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(redis, "Redis", Redis)
+        namespace: Dict[str, Any] = {"__name__": "example"}
+        exec(compile(source, "example.py", "exec"), namespace)  # noqa: S102 - our own examples
+    return namespace
+
+
+def test_rl605_bytes_reply_never_equals_a_str(redis_server, monkeypatch):
+    rule = by_code()["RL605"]
+    invalid = _example("RL605", "INVALID", 0)  # r = redis.Redis(); r.get("feature:beta") == "on"
+    valid = _example("RL605", "VALID", 0)  # the same with redis.Redis(decode_responses=True)
+    fixed = rule.INVALID[0].expected_fix  # its unsafe fix: == b"on"
+    assert _flagged("RL605", invalid) == ["RL605"]
+    assert _flagged("RL605", valid) == []
+    assert _flagged("RL605", fixed) == []
+
+    key = "feature:beta"  # the examples' own key: saved and restored around the test
+    raw = redis.Redis.from_url(redis_server.url)
+    saved = raw.dump(key)
+    made: list = []
+    try:
+        raw.set(key, "on")
+        # The harm: the flag is on, the client reads it back, and the comparison says no.
+        program = _run_with_options(invalid, redis_server.url, monkeypatch, made)
+        assert program["r"].get(key) == b"on"
+        assert program["beta"]() is False
+
+        # The twin: the same comparison on a decoding client sees the flag.
+        program = _run_with_options(valid, redis_server.url, monkeypatch, made)
+        assert program["r"].get(key) == "on"
+        assert program["beta"]() is True
+        # And so does the fixed code, comparing bytes with bytes.
+        assert _run_with_options(fixed, redis_server.url, monkeypatch, made)["beta"]() is True
+    finally:
+        raw.delete(key)
+        if saved is not None:
+            raw.restore(key, 0, saved)
+        for client in made + [raw]:
+            client.close()

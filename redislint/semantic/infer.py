@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional, Sequence
 import libcst as cst
 
 from redislint.semantic import redispy
+from redislint.semantic.construction import decodes_responses
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.names import dotted, strip_optional
 from redislint.semantic.redispy import RedisObject
@@ -178,7 +179,7 @@ class Inferer:
             qual = self.qualify(value)
             made = redispy.CONSTRUCTORS.get(qual) if qual is not None else None
             if made is not None:
-                return _with_options(made, call)
+                return _with_options(made, call, qual)
         return None
 
     def _external(self, qual: str, call: bool) -> Optional[RedisObject]:
@@ -242,7 +243,7 @@ class Inferer:
         if qual is not None and lookup(qual.split(".")[0]) is None:
             made = redispy.CONSTRUCTORS.get(qual)
             if made is not None:
-                return _with_options(made, call)
+                return _with_options(made, call, qual)
             if qual in redispy.CLIENT_FACTORIES:
                 return _FACTORY
             if qual in redispy.LOCK_CLASSES:
@@ -346,8 +347,13 @@ def _keyword_bool(call: cst.Call, name: str, position: Optional[int] = None) -> 
     return None
 
 
-def _with_options(made: RedisObject, call: cst.Call) -> RedisObject:
-    decode = _keyword_bool(call, "decode_responses")
+def _with_options(made: RedisObject, call: cst.Call, qualified: Optional[str] = None) -> RedisObject:
+    """`made` as built by `call`; `qualified` names a redis-py constructor called directly, whose
+    call is then the whole story: no `decode_responses` there means bytes replies (False)."""
+    if qualified is not None:
+        decode: object = decodes_responses(call, qualified, made.cluster)
+    else:
+        decode = _keyword_bool(call, "decode_responses")
     return RedisObject(made.role, made.is_async, made.cluster, made.transaction,
                        decode if isinstance(decode, bool) else None, origin=call)
 

@@ -1,0 +1,153 @@
+from typing import Dict
+
+import libcst as cst
+
+from redislint.rule import Fix, Invalid, Rule, Valid
+from redislint.semantic.bindings import Bindings
+from redislint.semantic.model import RedisCall
+from redislint.semantic.replies import (
+    MESSAGE_KIND, bytes_literal, module_str_constants, reply_kind, str_comparisons,
+)
+
+_RAW = "import redis\nr = redis.Redis()\n"
+
+
+class BytesStrCompare(Rule):
+    """
+    ## What it does
+    Flags a reply of a client built without `decode_responses=True` compared with a `str`:
+    `r.get(k) == "yes"`, `v = r.get(k)` ... `if v != "done":`, `r.type(k) in ("hash", "zset")`,
+    `"admin" in r.smembers(roles)`, `_, job = r.brpop(q)` ... `job == "stop"`, and a PubSub
+    message's `message["data"] == "reload"`.
+
+    Only when the client's constructor is in sight (in this module, `self.x = Redis(...)` in
+    `__init__`, a factory function, or a module-level client another module exports) and
+    certainly lacks `decode_responses=True`: no `**kwargs`, no `connection_pool=` (the pool's
+    options win), no `decode_responses` in a literal `from_url` query string. A client whose
+    construction is unknown (a parameter annotated `Redis`, a subclass with its own `__init__`,
+    `django_redis.get_redis_connection()`) is never flagged. The reply is followed through
+    `await` and local names bound exactly once; a value rebound, converted (`.decode()`,
+    `str(...)`) or defaulted (`r.get(k) or "0"`) is not followed.
+
+    ## Why is this bad?
+    Without `decode_responses=True`, redis-py returns `bytes`, and in Python 3
+    `b"yes" == "yes"` is `False` (no error, no warning). The comparison never matches: the
+    feature flag is never on, the status is never "done", the `!=` branch always runs. The code
+    looks right in review and passes tests that mock Redis with strings.
+
+    ## Example
+    ```python
+    r = redis.Redis()
+    if r.get("feature:beta") == "on":
+        enable_beta()
+    ```
+
+    ## Use instead:
+    ```python
+    r = redis.Redis(decode_responses=True)  # every reply is str
+    if r.get("feature:beta") == "on":
+        enable_beta()
+    ```
+    or compare with bytes (`== b"on"`), or decode the reply (`(r.get(k) or b"").decode()`).
+    See `redislint patterns caching`: replies are decoded once, in the codec.
+
+    ## Fix safety
+    The fix rewrites the str literal as a bytes literal (`"on"` -> `b"on"`, also every element
+    of `in ("a", "b")`), only for plain ASCII literals. It is unsafe: the comparison starts to
+    match, so a branch that has never run in production runs from then on. No fix for an
+    f-string, a constant, or non-ASCII text.
+    """
+
+    code = "RL605"
+    name = "bytes-str-compare"
+    message = ("{what} bytes on a client without `decode_responses=True`, and "
+               "bytes never equal a str, so this comparison always gives the same answer: build "
+               "the client with `decode_responses=True` or compare with bytes "
+               "(see `redislint patterns caching`)")
+    pattern = "caching"
+    fix_safety = "unsafe"
+
+    VALID = [
+        Valid('import redis\nr = redis.Redis(decode_responses=True)\n'
+              'def beta():\n    return r.get("feature:beta") == "on"\n'),
+        Valid(_RAW + 'def beta():\n    return r.get("feature:beta") == b"on"\n'),
+        # converted before the comparison
+        Valid(_RAW + 'def status(k):\n    v = r.get(k)\n    v = v.decode() if v else ""\n'
+              '    return v == "done"\n'),
+        Valid(_RAW + 'def status(k):\n    return (r.get(k) or b"").decode() == "done"\n'),
+        # the construction is not in sight: an annotated parameter, a pool, **options
+        Valid('from redis import Redis\ndef beta(r: Redis):\n    return r.get("beta") == "on"\n'),
+        Valid('import redis\npool = redis.ConnectionPool(decode_responses=True)\n'
+              'r = redis.Redis(connection_pool=pool)\nok = r.get("beta") == "on"\n'),
+        Valid('import redis\nOPTIONS = {"decode_responses": True}\nr = redis.Redis(**OPTIONS)\n'
+              'ok = r.get("beta") == "on"\n'),
+        Valid('import redis\nr = redis.from_url("redis://localhost/0?decode_responses=True")\n'
+              'ok = r.type("k") == "hash"\n'),
+        # replies redis-py converts itself: integers, floats, booleans, "OK"
+        Valid(_RAW + 'def check(k):\n    return r.incr(k) == "1" or r.ttl(k) == "-1"\n'),
+        # a default of str type: `v or "0"` may be the str
+        Valid(_RAW + 'def count(k):\n    v = r.get(k) or "0"\n    return v == "0"\n'),
+        # a PubSub message's "type" is a str
+        Valid(_RAW + 'def listen():\n    p = r.pubsub()\n    p.subscribe("c")\n'
+              '    for m in p.listen():\n        if m["type"] == "message":\n'
+              '            print(m["data"])\n'),
+    ]
+    INVALID = [
+        Invalid(_RAW + 'def beta():\n    return r.get("feature:beta") == "on"\n',
+                expected_fix=_RAW + 'def beta():\n    return r.get("feature:beta") == b"on"\n',
+                unsafe=True),
+        # self.r from __init__, the reply bound to a name, `in` a tuple of str
+        Invalid('import redis\nclass Jobs:\n    def __init__(self, url):\n'
+                '        self.r = redis.Redis.from_url(url)\n'
+                '    def finished(self, jid):\n        state = self.r.hget(f"job:{jid}", "state")\n'
+                '        return state in ("done", "failed")\n',
+                expected_fix='import redis\nclass Jobs:\n    def __init__(self, url):\n'
+                '        self.r = redis.Redis.from_url(url)\n'
+                '    def finished(self, jid):\n        state = self.r.hget(f"job:{jid}", "state")\n'
+                '        return state in (b"done", b"failed")\n', unsafe=True),
+        # an alias, redis.asyncio, an f-string (no fix), a module constant (no fix)
+        Invalid('import redis.asyncio as aioredis\nADMIN = "admin"\nr = aioredis.StrictRedis(host="h")\n'
+                'async def allowed(uid):\n    role = await r.get(f"role:{uid}")\n'
+                '    return role == ADMIN or role == f"owner:{uid}"\n', count=2),
+        # a set membership, an unpacked BRPOP, a PubSub message field
+        Invalid(_RAW + 'def work(uid):\n    if "admin" in r.smembers(f"roles:{uid}"):\n'
+                '        return\n    _, job = r.brpop("jobs")\n    if job == "stop":\n'
+                '        return\n    p = r.pubsub()\n    p.subscribe("control")\n'
+                '    msg = p.get_message(timeout=1)\n    if msg and msg["data"] != "reload":\n'
+                '        return\n',
+                expected_fix=_RAW + 'def work(uid):\n    if b"admin" in r.smembers(f"roles:{uid}"):\n'
+                '        return\n    _, job = r.brpop("jobs")\n    if job == b"stop":\n'
+                '        return\n    p = r.pubsub()\n    p.subscribe("control")\n'
+                '    msg = p.get_message(timeout=1)\n    if msg and msg["data"] != b"reload":\n'
+                '        return\n', unsafe=True, count=3),
+        # TYPE replies bytes too; a client from a factory function
+        Invalid('import redis\ndef client():\n    return redis.Redis(host="cache", port=6379)\n'
+                'def is_hash(k):\n    return client().type(k) == "hash"\n',
+                expected_fix='import redis\ndef client():\n    return redis.Redis(host="cache", port=6379)\n'
+                'def is_hash(k):\n    return client().type(k) == b"hash"\n', unsafe=True),
+    ]
+
+    def __init__(self, model, settings) -> None:
+        super().__init__(model, settings)
+        self._bindings: Dict[int, Bindings] = {}
+        self._constant = module_str_constants(model.facts.assigns)
+
+    def on_redis_call(self, call: RedisCall) -> None:
+        receiver = call.receiver
+        if receiver.decode_responses is not False:
+            return
+        kind = reply_kind(call.command, call.node, receiver.role)
+        if kind is None:
+            return
+        scope = call.scope.node
+        bindings = self._bindings.get(id(scope))
+        if bindings is None:
+            bindings = self._bindings[id(scope)] = Bindings(scope)
+        for mismatch in str_comparisons(bindings, call.node, kind, self._constant):
+            replacement = bytes_literal(mismatch.literal)
+            fix = None
+            if replacement is not None:
+                fix = Fix("Compare with bytes", {mismatch.literal: replacement}, "unsafe")
+            what = (f"a PubSub message from `{call.command}()` carries" if kind == MESSAGE_KIND
+                    else f"`{call.command}()` returns")
+            self.report(mismatch.node, self.message.format(what=what[0].upper() + what[1:]), fix=fix)
