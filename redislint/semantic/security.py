@@ -1,0 +1,89 @@
+"""Security questions about Redis code: what reads hand back stored bytes, which calls unpickle,
+and whether a connection URL or a password argument carries a hardcoded secret.
+
+- `STORED_VALUE_READS`: client methods whose reply is (or contains) bytes some client stored.
+- `UNPICKLERS`: qualified names that turn bytes into objects by running pickle opcodes.
+- `url_password(text)`: the password of a `redis://user:password@host` URL (also `rediss`,
+  `unix`, `valkey`, `valkeys`, `redis+sentinel`...), or None when there is none, it is empty,
+  or it is filled in at run time or a template placeholder. `text` may hold `HOLE` where an
+  expression is interpolated (`f"redis://:{password}@host"`).
+- `is_placeholder(text)`: `${REDIS_PASSWORD}`, `$REDIS_PASSWORD`, `{password}`, `%(pw)s`,
+  `<password>`, `***`: text meant to be replaced, not a secret.
+- `url_db(text)`: the logical database a URL selects (`/2`, `?db=2`), None when it names none
+  or cannot tell.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+from urllib.parse import parse_qs, unquote
+
+# Stands for a value interpolated at run time in the text of a URL.
+HOLE = "\x00"
+
+STORED_VALUE_READS = frozenset({
+    "get", "getex", "getdel", "getset", "getrange", "mget", "hget", "hmget", "hgetall", "hvals",
+    "hrandfield", "lpop", "rpop", "blpop", "brpop", "lmpop", "blmpop", "lrange", "lindex",
+    "rpoplpush", "brpoplpush", "lmove", "blmove", "smembers", "spop", "srandmember", "sunion",
+    "sinter", "sdiff", "zrange", "zrevrange", "zrangebyscore", "zrevrangebyscore",
+    "zrangebylex", "zpopmin", "zpopmax", "bzpopmin", "bzpopmax", "xrange", "xrevrange", "xread",
+    "xreadgroup", "xautoclaim", "xclaim", "dump", "hscan", "sscan", "zscan",
+})
+UNPICKLERS = frozenset({
+    f"{module}.{name}" for module in ("pickle", "_pickle", "cPickle")
+    for name in ("loads", "load", "Unpickler")
+})
+
+_URL = re.compile(r"^\s*(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<userinfo>[^@/?#]*)@")
+_REDIS_SCHEMES = re.compile(r"(^|\+)(redis|rediss|valkey|valkeys|unix|sentinel)(\+|$)", re.I)
+_PLACEHOLDER = re.compile(
+    r"""^(?:
+        \$\{[^}]*\}      # ${REDIS_PASSWORD}
+      | \$\w+            # $REDIS_PASSWORD
+      | \$\([^)]*\)      # $(cat secret)
+      | \{\{.*\}\}       # {{ password }}
+      | \{[\w.\-\[\]]*\} # {password}
+      | %\(\w+\)[sr]     # %(password)s
+      | %[sr]            # %s
+      | <[^<>]+>         # <password>
+      | \*+              # ****
+      | \[[^\]]*\]       # [password] (documentation syntax)
+    )$""", re.X)
+
+
+def is_placeholder(text: str) -> bool:
+    return bool(_PLACEHOLDER.match(text.strip()))
+
+
+def url_password(text: str) -> Optional[str]:
+    match = _URL.match(text)
+    if match is None or not _REDIS_SCHEMES.search(match.group("scheme")):
+        return None
+    userinfo = match.group("userinfo")
+    if ":" not in userinfo:
+        return None
+    password = unquote(userinfo.split(":", 1)[1])
+    if not password or HOLE in password or is_placeholder(password):
+        return None
+    return password
+
+
+def url_db(text: str) -> Optional[int]:
+    """The database number a redis URL selects, from its path or its `db` query."""
+    match = re.match(r"^\s*[A-Za-z][A-Za-z0-9+.\-]*://(?P<rest>.*)$", text, re.S)
+    if match is None:
+        return None
+    rest = match.group("rest")
+    rest, _, query = rest.partition("?")
+    if query:
+        values = parse_qs(query.split("#", 1)[0]).get("db")
+        if values and values[0].isdigit():
+            return int(values[0])
+        if values:
+            return None
+    if text.lstrip().lower().startswith("unix"):
+        return None
+    path = rest.split("/", 1)[1] if "/" in rest else ""
+    path = path.split("#", 1)[0].strip("/")
+    return int(path) if path.isdigit() else None
