@@ -14,7 +14,9 @@ class LockNotReleasedOnError(Rule):
     normal path: no `release()` of that lock is in a `finally` block or an `except` handler.
 
     A lock acquired in one function and released in another (`start`/`stop`, a wrapper's
-    `__enter__`/`__exit__`), a `with lock:` block, and test code are not checked.
+    `__enter__`/`__exit__`), a lock released only under a condition of its own (`if
+    batch_full: lock.release()`: a throttle meant to expire by its timeout otherwise), a
+    `with lock:` block, and test code are not checked.
 
     ## Why is this bad?
     Anything between `acquire()` and `release()` can raise: the work itself, a timeout, a
@@ -77,6 +79,11 @@ class LockNotReleasedOnError(Rule):
         Valid('import redis\nr = redis.Redis()\nclass Mutex:\n    def acquire(self):\n        pass\n'
               '    def release(self):\n        pass\ndef run(m: Mutex):\n'
               '    m.acquire()\n    build()\n    m.release()\n'),
+        Valid('import redis\nr = redis.Redis()\ndef requeue(batch):\n'
+              '    lock = r.lock("requeue", timeout=60)\n'
+              '    if not lock.acquire(blocking=False):\n        return\n'
+              '    done = work(batch)\n    # keep the lock (a throttle) unless the batch was full\n'
+              '    if done == len(batch):\n        lock.release()\n'),
         Valid('import redis\nr = redis.Redis()\ndef probe():\n'
               '    lock = r.lock("report", timeout=60, blocking=False)\n'
               '    if lock.acquire():\n        lock.release()\n        return True\n'
@@ -117,7 +124,7 @@ class LockNotReleasedOnError(Rule):
             if not releases or any(in_cleanup(r.ancestors) for r in releases):
                 continue
             after = next((r for r in releases if _follows(acquire, r)), None)
-            if after is None or _adjacent(acquire, after) or \
+            if after is None or _conditional(acquire, after) or _adjacent(acquire, after) or \
                     in_test_code(self.model, acquire.ancestors):
                 continue
             self.report(acquire.node, end=after.node)
@@ -126,6 +133,14 @@ class LockNotReleasedOnError(Rule):
 def _follows(first: RedisCall, then: RedisCall) -> bool:
     calls = first.scope.calls
     return calls.index(then) > calls.index(first)
+
+
+def _conditional(acquire: RedisCall, release: RedisCall) -> bool:
+    """The release runs only on some successful paths (`if batch_full: lock.release()`): the
+    lock is meant to outlive the function otherwise and expire by its timeout (a throttle)."""
+    shared = {id(node) for node in acquire.ancestors} | {id(acquire.node)}
+    return any(isinstance(node, (cst.If, cst.For, cst.While)) and id(node) not in shared
+               for node in release.ancestors)
 
 
 def _adjacent(acquire: RedisCall, release: RedisCall) -> bool:

@@ -19,7 +19,9 @@ class LockWaitForever(Rule):
     `acquire(blocking=None)` falls back to the lock's own setting.
 
     Locks whose options are not visible (`**options`, a custom `lock_class`, `blocking=flag`,
-    a lock received as a parameter) and test code are not checked.
+    a lock received as a parameter), a lock made with an explicit `blocking_timeout=None`
+    (waiting forever spelt out is a decision, not an oversight) and test code are not
+    checked.
 
     ## Why is this bad?
     The caller waits as long as somebody else holds the lock: a holder stuck in a slow call,
@@ -93,6 +95,8 @@ class LockWaitForever(Rule):
               '    async with r.lock("jobs", timeout=5, blocking_timeout=wait):\n        pass\n'),
         Valid('import redis\nr = redis.Redis()\nclass Custom:\n    pass\n'
               'with r.lock("x", timeout=5, lock_class=Custom):\n    pass\n'),
+        Valid('import redis\nr = redis.Redis()\ndef run():\n'
+              '    with r.lock("leader", timeout=30, blocking_timeout=None):\n        pass\n'),
         Valid('import redis\nfrom redis.lock import Lock\ndef hold(lock: Lock):\n'
               '    # a lock from elsewhere: its options are not visible here\n'
               '    lock.acquire()\n'),

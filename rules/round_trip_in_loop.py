@@ -6,8 +6,8 @@ from redislint.rule import Fix, Invalid, Rule, Valid
 from redislint.semantic.edits import renamed_call
 from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.locks import SLEEP_FUNCTIONS
-from redislint.semantic.loops import (body_calls, exits_early, is_bounded, iterable, mentions,
-                                      targets, under_handler)
+from redislint.semantic.loops import (assigned_names, body_calls, exits_early, is_bounded,
+                                      iterable, mentions, targets, under_handler)
 from redislint.semantic.model import RedisCall
 from redislint.semantic.redispy import BLOCKING_TIMEOUT_POSITION, NOT_COMMANDS
 
@@ -33,7 +33,9 @@ class RoundTripInLoop(Rule):
     (`break`, `return`, `raise`, `yield`: searches, retries, lazy generators), loops that
     sleep or block on a read (`brpop`, `xread(block=...)`, `get_message`), loops that run an
     optimistic transaction (`watch`, `transaction()`) per item, loops over
-    `pubsub.listen()`, commands in an `except` block, and test code. A command per key inside
+    `pubsub.listen()`, commands in an `except` block, commands that already take many keys
+    (`r.unlink(*batch)`: a batching loop), commands on a client made or picked per iteration
+    (one per shard), and test code. A command per key inside
     `for key in r.scan_iter(...)` is flagged: each key costs a round trip of its own.
 
     ## Why is this bad?
@@ -113,6 +115,12 @@ class RoundTripInLoop(Rule):
               '        r.zrem("stale", i)\n        with r.pipeline() as pipe:\n'
               '            pipe.watch("job:" + i)\n            pipe.multi()\n'
               '            pipe.hset("job:" + i, "state", "claimed")\n            pipe.execute()\n'),
+        Valid('import redis\nr = redis.Redis()\ndef purge(pattern):\n    batch = []\n'
+              '    for key in r.scan_iter(match=pattern, count=1000):\n'
+              '        batch.append(key)\n        if len(batch) == 1000:\n'
+              '            r.unlink(*batch)\n            batch = []\n'),
+        Valid('import redis\ndef memory(urls):\n    for url in urls:\n'
+              '        client = redis.Redis.from_url(url)\n        print(client.info("memory"))\n'),
         Valid('import redis\nr = redis.Redis()\ndef keys_of(patterns):\n'
               '    for p in patterns:\n        for k in r.scan_iter(match=p):\n'
               '            print(k)\n'),
@@ -155,9 +163,14 @@ class RoundTripInLoop(Rule):
     def on_redis_call(self, call: RedisCall) -> None:
         if call.receiver.role != "client" or call.command in NOT_COMMANDS:
             return
+        if call.has_star_args:
+            return  # `r.unlink(*batch)`: already many keys per command, a batching loop
         loop = call.loop
         if loop is None or isinstance(loop, cst.While) or id(loop) in self._judged:
             return
+        receiver = call.receiver_text.split(".")[0].split("(")[0]
+        if receiver in targets(loop) | assigned_names(loop):
+            return  # a client made or picked per iteration: one connection each
         self._judged.add(id(loop))
         if not self._per_item(loop, call) or in_test_code(self.model):
             return

@@ -39,7 +39,8 @@ def waits_forever(model: "SemanticModel", lock: RedisObject,
                   acquire: Optional[cst.Call] = None) -> Optional[bool]:
     """Whether taking `lock` (by `acquire`, or by `with` when None) blocks with no time limit:
     True, False (non-blocking, or a `blocking_timeout` is given), None when it cannot be told
-    (the lock's maker is unknown, `**options`, a custom `lock_class`, `blocking=flag`)."""
+    (the lock's maker is unknown, `**options`, a custom `lock_class`, `blocking=flag`) or the
+    lock spells out `blocking_timeout=None` (an explicit choice to wait forever)."""
     maker = lock.origin
     if not isinstance(maker, cst.Call):
         return None
@@ -62,10 +63,11 @@ def waits_forever(model: "SemanticModel", lock: RedisObject,
         blocking = True  # redis-py's default
     if blocking is False:
         return False
-    timeout = asked_timeout if asked_timeout is not None and not is_none(asked_timeout) \
-        else made_timeout
-    if timeout is not None and not is_none(timeout):
+    if asked_timeout is not None and not is_none(asked_timeout):
         return False
+    if made_timeout is not None:
+        # `blocking_timeout=None` written out on the lock: waiting forever was chosen.
+        return None if is_none(made_timeout) else False
     return True if blocking is True else None
 
 
