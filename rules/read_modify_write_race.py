@@ -49,7 +49,8 @@ class ReadModifyWriteRace(Rule):
     `client.transaction(fn, k)`, under a Redis lock (`with r.lock(...)`, an `acquire()`, or a
     hand-rolled `set(lock_key, token, nx=True)` in the function), when the read only decides a
     cache fill (`if v is None: r.set(k, load())` writes a value not computed from the read),
-    when the value is written back unchanged, and on objects that are not Redis.
+    when the value is written back unchanged, and on objects that are not Redis. One race is
+    reported per key and function.
 
     ## Why is this bad?
     Between the read and the write, another client can change the key; the write then

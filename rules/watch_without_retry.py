@@ -17,8 +17,9 @@ class WatchWithoutRetry(Rule):
 
     - a pipeline made in the function WATCHes keys and then starts MULTI, but nothing handles
       a conflict: no enclosing `try` names `WatchError`, no broad handler inside a loop runs
-      the transaction again, the function has no retry decorator (tenacity, backoff), and no
-      call of it in the module sits in a `try` that names `WatchError`;
+      the transaction again, the function has no retry decorator (tenacity, backoff, or one
+      that names `WatchError`, like Celery's `autoretry_for=`), and no call of it in the
+      module sits in a `try` that names `WatchError`;
     - `watch()` called on a client rather than on a pipeline.
 
     Stays silent on pipelines the function receives (the `client.transaction(fn, *keys)`
@@ -95,6 +96,10 @@ class WatchWithoutRetry(Rule):
         Valid('import redis\nimport tenacity\nr = redis.Redis()\n@tenacity.retry(stop=tenacity.stop_after_attempt(5))\n'
               'def bump(k):\n    with r.pipeline() as p:\n        p.watch(k)\n        p.multi()\n'
               '        p.incr(k)\n        p.execute()\n'),
+        Valid('import redis\nfrom celery import shared_task\nr = redis.Redis()\n'
+              '@shared_task(autoretry_for=(redis.WatchError,), max_retries=5)\ndef bump(k):\n'
+              '    with r.pipeline() as p:\n        p.watch(k)\n        p.multi()\n        p.incr(k)\n'
+              '        p.execute()\n'),
         Valid('from redis.client import Pipeline\ndef step(pipe: Pipeline, k):\n    pipe.watch(k)\n'
               '    pipe.multi()\n    pipe.incr(k)\n'),
         Valid('class Observer:\n    def watch(self, path): ...\n    def multi(self): ...\no = Observer()\n'

@@ -26,6 +26,7 @@ import libcst as cst
 from redislint.semantic.keys import Key, key_of
 from redislint.semantic.names import dotted
 from redislint.semantic.values import always_exits
+from redislint.walk import iter_children
 
 if TYPE_CHECKING:
     from redislint.semantic.model import RedisCall
@@ -95,16 +96,28 @@ def _until_function(chain: Sequence[cst.CSTNode]) -> Iterable[cst.CSTNode]:
 
 
 def retry_decorated(func: Optional[cst.CSTNode], qualify: Qualify) -> bool:
-    """`@retry(...)`, `@tenacity.retry`, `@backoff.on_exception(...)`: a helper re-runs it."""
+    """`@retry(...)`, `@tenacity.retry`, `@backoff.on_exception(...)`, or any decorator that
+    names `WatchError` (`@shared_task(autoretry_for=(WatchError,))`): something re-runs it."""
     if not isinstance(func, cst.FunctionDef):
         return False
     for decorator in func.decorators:
         expr = decorator.decorator
-        if isinstance(expr, cst.Call):
-            expr = expr.func
-        name = (qualify(expr) or dotted(expr) or "").lower()
-        if any(word in name for word in _RETRY_WORDS):
+        head = expr.func if isinstance(expr, cst.Call) else expr
+        name = (qualify(head) or dotted(head) or "").lower()
+        if any(word in name for word in _RETRY_WORDS) or _names_watch_error(expr):
             return True
+    return False
+
+
+def _names_watch_error(expr: cst.CSTNode) -> bool:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name) and node.value == "WatchError":
+            return True
+        if isinstance(node, cst.Attribute) and node.attr.value == "WatchError":
+            return True
+        stack.extend(iter_children(node))
     return False
 
 
