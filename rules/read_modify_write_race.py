@@ -11,7 +11,8 @@ from redislint.semantic.locks import is_lock_key, is_nx_set
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import INCR_COMMANDS, set_option
 from redislint.semantic.sequences import calls_after
-from redislint.semantic.transactions import guards, watched_keys
+from redislint.semantic.transactions import (guards, lock_like_context, takes_lock,
+                                             watched_keys)
 from redislint.semantic.values import truth_tests
 
 # Reads -> the writes of the same key (and hash field) that can lose an update made between.
@@ -46,8 +47,10 @@ class ReadModifyWriteRace(Rule):
     Keys are compared after normalisation (f-strings, `+`, `.format`, `%` and local variables
     spell the same key). Stays silent when the read runs on a pipeline (inside WATCH it is an
     optimistic transaction), when the function WATCHes the key or runs it through
-    `client.transaction(fn, k)`, under a Redis lock (`with r.lock(...)`, an `acquire()`, or a
-    hand-rolled `set(lock_key, token, nx=True)` in the function), when the read only decides a
+    `client.transaction(fn, k)`, under a lock (`with r.lock(...)`, any `with` whose object is
+    named like a lock, as python-redis-lock's `Lock`, pottery's `Redlock` or django-redis's
+    `cache.lock()`, an `acquire()` call, or a hand-rolled `set(lock_key, token, nx=True)` in
+    the function), when the read only decides a
     cache fill (`if v is None: r.set(k, load())` writes a value not computed from the read),
     when the value is written back unchanged, and on objects that are not Redis. One race is
     reported per key and function.
@@ -114,6 +117,10 @@ class ReadModifyWriteRace(Rule):
               '        r.set(k, int(r.get(k) or 0) + 1)\n'
               'def bump2(k, token):\n    if r.set(f"lock:{k}", token, nx=True, ex=5):\n'
               '        r.set(k, int(r.get(k) or 0) + 1)\n'),
+        Valid('import redis\nimport redis_lock\nr = redis.Redis()\ndef bump(k):\n'
+              '    with redis_lock.Lock(r, f"bump:{k}"):\n        r.set(k, int(r.get(k) or 0) + 1)\n'
+              'def bump2(k, sem):\n    sem.acquire()\n    try:\n'
+              '        r.set(k, int(r.get(k) or 0) + 1)\n    finally:\n        sem.release()\n'),
         Valid('counts = {}\nclass Store:\n    def get(self, k): ...\n    def set(self, k, v): ...\n'
               's = Store()\ndef bump(k):\n    s.set(k, int(s.get(k)) + 1)\n'
               '    counts[k] = counts.get(k, 0) + 1\n'),
@@ -145,14 +152,15 @@ class ReadModifyWriteRace(Rule):
         self._locked: Set[int] = set()
 
     def on_redis_call(self, call: RedisCall) -> None:
-        if self.model.held_locks():
+        if self.model.held_locks() or lock_like_context(self.model.ancestors):
             self._locked.add(id(call.node))
 
     def on_scope_exit(self, scope: Scope) -> None:
         calls = scope.calls
         if not any(c.command in _DERIVED_WRITES or c.command in _CHECKED_WRITES for c in calls):
             return
-        if any(c.receiver.role == "lock" or (is_nx_set(c) and is_lock_key(c.key)) for c in calls):
+        if any(c.receiver.role == "lock" or (is_nx_set(c) and is_lock_key(c.key)) for c in calls) \
+                or takes_lock(scope.node):
             return  # serialised by a lock the function takes
         watched = watched_keys(calls)
         reported: Set[object] = set()

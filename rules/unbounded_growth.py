@@ -5,7 +5,7 @@ from typing import Set, Tuple
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.growth import bounded_patterns, growth_family
 from redislint.semantic.keyspace import matches_any, named_pattern
-from redislint.semantic.model import RedisCall, Scope
+from redislint.semantic.model import Scope
 
 _MESSAGES = {
     "list": ("`{command}` grows the list `{pattern}`, which nothing in the project pops, trims, "

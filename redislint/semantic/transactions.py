@@ -14,15 +14,19 @@ When a key a pipeline WATCHes changes before EXEC, redis-py's `execute()` raises
 `watched_keys(calls)` are the keys a scope WATCHes, on any object; `retry_decorated(func,
 qualify)` tells whether a function is wrapped by a retry helper (tenacity, backoff, retrying);
 `guards(flow, chain, node)` are the tests on a read's result that decide whether a later
-write runs (check-then-act).
+write runs (check-then-act); `lock_like_context(chain)` / `takes_lock(scope_node)` tell
+whether code runs under something that looks like a lock, Redis or not (python-redis-lock,
+pottery's Redlock, django-redis `cache.lock()`, a semaphore): such code is serialised.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
+from redislint.semantic.flow import scope_nodes
 from redislint.semantic.keys import Key, key_of
 from redislint.semantic.names import dotted
 from redislint.semantic.values import always_exits
@@ -37,6 +41,8 @@ _BROAD = frozenset({"Exception", "BaseException", "RedisError"})
 _LOOPS = (cst.For, cst.While)
 _FUNCTIONS = (cst.FunctionDef, cst.Lambda)
 _RETRY_WORDS = ("retry", "retrying", "backoff", "tenacity", "stamina")
+_LOCK_WORDS = frozenset({"lock", "locked", "locking", "mutex", "redlock", "semaphore", "lck"})
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 Qualify = Callable[[cst.BaseExpression], Optional[str]]
 
@@ -163,3 +169,34 @@ def guards(uses: Callable[[cst.BaseExpression], bool], chain: Sequence[cst.CSTNo
                         uses(statement.test):
                     found.append((statement.test, "orelse"))
     return found
+
+
+# -- serialised code --------------------------------------------------------------------------
+def _lock_like(expr: cst.BaseExpression) -> bool:
+    """`redis_lock.Lock(r, "x")`, `self.lock`, `cache.lock("x")`, `Redlock(...)`: the words
+    of the callee or name include a lock word."""
+    if isinstance(expr, cst.Await):
+        expr = expr.expression
+    if isinstance(expr, cst.Call):
+        expr = expr.func
+    name = dotted(expr)
+    return name is not None and any(
+        word.lower() in _LOCK_WORDS for part in name.split(".") for word in _WORDS.findall(part))
+
+
+def lock_like_context(chain: Sequence[cst.CSTNode]) -> bool:
+    """A `with` / `async with` around the last node of `chain`, in the same function, enters
+    something that looks like a lock."""
+    for node in reversed(chain):
+        if isinstance(node, _FUNCTIONS):
+            return False
+        if isinstance(node, cst.With) and any(_lock_like(item.item) for item in node.items):
+            return True
+    return False
+
+
+def takes_lock(scope_node: cst.CSTNode) -> bool:
+    """The scope calls `acquire()` on something (a lock or semaphore of any library)."""
+    return any(isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+               and node.func.attr.value in ("acquire", "acquire_lock")
+               for node in scope_nodes(scope_node))
