@@ -7,7 +7,7 @@ from redislint.semantic.constants import Context, Hole, definition, template_pie
 from redislint.semantic.constructors import constructed
 from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.names import callee_name, string_value
-from redislint.semantic.security import HOLE, is_placeholder, url_password
+from redislint.semantic.security import HOLE, is_demo_path, is_placeholder, url_password
 
 # Calls that read configuration and return their default when the setting is absent.
 _LOOKUPS = frozenset({"os.getenv", "os.environ.get", "environ.get", "getenv", "os.environ.setdefault"})
@@ -32,8 +32,9 @@ class HardcodedRedisPassword(Rule):
     template placeholders (`${REDIS_PASSWORD}`, `$REDIS_PASSWORD`, `{password}`,
     `%(password)s`, `<password>`, `****`). Words like `"password"` or `"changeme"` are still
     hardcoded passwords: that is what ends up deployed. Test code (files under `tests/`,
-    `test_*.py`, `conftest.py`, test functions and fixtures) is not checked: test suites talk
-    to throwaway servers whose well-known passwords protect nothing. The message never repeats
+    `test_*.py`, `conftest.py`, test functions and fixtures) and sample code (under
+    `examples/`, `docs/`, `demo/`) are not checked: they talk to throwaway servers whose
+    well-known passwords protect nothing. The message never repeats
     the secret.
 
     ## Why is this bad?
@@ -98,7 +99,8 @@ class HardcodedRedisPassword(Rule):
         self._reported: Set[int] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        if constructed(self.model, node) is None or in_test_code(self.model):
+        if constructed(self.model, node) is None or in_test_code(self.model) or \
+                is_demo_path(self.model.path):
             return
         for value in self._secrets(node):
             if id(value) not in self._reported:

@@ -409,9 +409,18 @@ class _Script:
         out = []
         for position in positions:
             span = args[position]
-            out.append(KeyAccess(command, self.classify(span), self.source(span),
+            out.append(KeyAccess(command, self.classify(span), self._describe(span),
                                  span[0].line if span else 0))
         return out
+
+    def _describe(self, span: Sequence[Token]) -> str:
+        """The argument's text; for a local, also what it was bound to (`key = 'p:' .. id`)."""
+        text = self.source(span)
+        if len(span) == 1 and span[0].kind == "name":
+            kind = self._name_kind(span[0].value)
+            if kind.startswith("="):
+                return f"{text} = {kind[1:]}"
+        return text
 
 
 def _strip_parens(span: Sequence[Token]) -> Sequence[Token]:

@@ -11,11 +11,14 @@ and whether a connection URL or a password argument carries a hardcoded secret.
   `<password>`, `***`: text meant to be replaced, not a secret.
 - `url_db(text)`: the logical database a URL selects (`/2`, `?db=2`), None when it names none
   or cannot tell.
+- `is_demo_path(path)`: a file under `examples/`, `docs/`, `demo/`...: sample code, whose
+  credentials are samples too.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from typing import Optional
 from urllib.parse import parse_qs, unquote
 
@@ -87,3 +90,11 @@ def url_db(text: str) -> Optional[int]:
     path = rest.split("/", 1)[1] if "/" in rest else ""
     path = path.split("#", 1)[0].strip("/")
     return int(path) if path.isdigit() else None
+
+
+_DEMO_DIRS = frozenset({"examples", "example", "docs", "doc", "demo", "demos", "samples", "sample",
+                        "tutorial", "tutorials"})
+
+
+def is_demo_path(path: str) -> bool:
+    return any(part.lower() in _DEMO_DIRS for part in PurePath(path.replace("\\", "/")).parts[:-1])
