@@ -21,8 +21,8 @@ class PubsubForJobs(Rule):
     message to a call that is not printing or logging, or a handler given to `subscribe`).
 
     Pub/sub is the right tool for news, so the channel's *name* decides what is work: it must
-    contain a work word (job, task, work, queue, todo; snake_case and camelCase split, the name
-    of a constant holding it counts) and no news word (status, progress, event, update,
+    contain a work word (job, task, work, worker, queue, todo, singular or plural; snake_case
+    and camelCase split, the name of a constant holding it counts) and no news word (status, progress, event, update,
     notification, result, invalidate, cache, heartbeat, control, cancel, done, ...). `jobs`,
     `email_tasks`, `work:{queue}` are work; `job_progress:{id}`, `task-events`,
     `cache-invalidation` are news. The subscriber may live in another module of the project;

@@ -2,7 +2,7 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.coroutines import blocks_on_server, off_loop
-from redislint.semantic.frameworks import in_test_code
+from redislint.semantic.frameworks import in_test_code, in_tooling
 from redislint.semantic.model import RedisCall
 
 
@@ -15,8 +15,9 @@ class SyncClientInAsync(Rule):
     sync lock there (entering it acquires the lock).
 
     Not flagged: a call that is awaited (`await r.get(k)`: the object is async, whatever its
-    annotation says); test code (a blocked loop only slows the test); code the coroutine does
-    not run itself: a nested sync `def`, a `lambda`
+    annotation says); test code and operator tooling (scripts, examples, CLI commands, an
+    `if __name__ == "__main__":` block: one coroutine at a time, nobody else waits on the
+    loop); code the coroutine does not run itself: a nested sync `def`, a `lambda`
     (deferred: `loop.run_in_executor(None, lambda: r.get(k))`), the arguments of calls that
     hand work to a thread (`asyncio.to_thread`, `run_in_executor`, `sync_to_async`,
     `run_in_threadpool`, `executor.submit`, `functools.partial`); calls that do no I/O
@@ -113,7 +114,7 @@ class SyncClientInAsync(Rule):
             return
         if call.awaited:
             return  # awaited: the object is async whatever its annotation says (`r: redis.Redis`)
-        if in_test_code(self.model, call.ancestors):
+        if in_test_code(self.model, call.ancestors) or in_tooling(self.model, call.ancestors):
             return
         if off_loop(call.ancestors):
             return
@@ -125,7 +126,7 @@ class SyncClientInAsync(Rule):
         """`with r.lock(...):` acquires (and releases) a sync lock, blocking, on entry."""
         if node.asynchronous is not None or not self.model.in_async or off_loop(self.model.ancestors):
             return
-        if in_test_code(self.model):
+        if in_test_code(self.model) or in_tooling(self.model):
             return
         for item in node.items:
             found = self.model.infer(item.item)

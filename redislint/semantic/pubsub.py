@@ -17,7 +17,7 @@ lint phase) for:
 A subscription is *work* when its PubSub object (the same local, or the same `self.<attr>` of
 a class) has a processing loop or a handler, and its channel name reads as work:
 
-- it has a word of `WORK_WORDS` (job, task, work, queue, todo...), camelCase and snake_case
+- it has a word of `WORK_WORDS` (job, task, work, worker, queue, todo...), camelCase and snake_case
   split, also in the name of the constant or attribute that holds the channel
   (`settings.JOBS_CHANNEL`), and
 - no word of `NOTICE_WORDS` (status, progress, event, update, notification, result,
