@@ -1,10 +1,12 @@
-from typing import Set
+from typing import Dict, Set, Tuple
 
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.constants import constant_text, current_context
 from redislint.semantic.lua import undeclared_keys
+from redislint.semantic.model import Scope
+from redislint.semantic.names import string_value
 from redislint.semantic.scripts import is_redis_lua, script_argument, script_texts
 
 _WHAT = {
@@ -120,29 +122,61 @@ class LuaUndeclaredKeys(Rule):
 
     def __init__(self, model, settings) -> None:
         super().__init__(model, settings)
-        self._seen: Set[int] = set()
+        # Script texts met in the module: (the expression that holds the text, the text).
+        self._scripts: Dict[int, Tuple[cst.BaseExpression, str]] = {}
 
     def visit_Call(self, node: cst.Call) -> None:
+        """A script passed to eval / register_script / script_load, through names if need be."""
         found = script_argument(self.model, node)
         if found is None:
             return
         for value, text in script_texts(self.model, found.expr):
-            if text is not None and (found.known or is_redis_lua(text)):
-                self._check(value, text)
+            if text is not None:
+                self._scripts.setdefault(id(value), (value, text))
 
     def leave_Assign(self, node: cst.Assign) -> None:
-        """A script kept in a module or class constant, wherever it is run from."""
+        """A script computed from constants into a module or class constant
+        (`SCRIPT = textwrap.dedent(...)`, `BOTH = PRELUDE + BODY`)."""
         if self.model.scope.kind not in ("module", "class"):
             return
         context = current_context(self.model)
         text = constant_text(self.model, node.value, context) if context is not None else None
+        if text is not None:
+            self._scripts.setdefault(id(node.value), (node.value, text))
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        self._literal(node)
+
+    def visit_ConcatenatedString(self, node: cst.ConcatenatedString) -> None:
+        self._literal(node)
+
+    def _literal(self, node: cst.BaseExpression) -> None:
+        """Any string literal that is Redis Lua (a script handed to a helper such as
+        `_script_load(...)`), except docstrings and other bare string statements."""
+        parent = self.model.ancestors[-1] if self.model.ancestors else None
+        if isinstance(parent, (cst.ConcatenatedString, cst.Expr)):
+            return
+        text = string_value(node)
         if text is not None and is_redis_lua(text):
-            self._check(node.value, text)
+            self._scripts.setdefault(id(node), (node, text))
+
+    def on_scope_exit(self, scope: Scope) -> None:
+        if scope.kind != "module" or not self._scripts:
+            return
+        # A literal inside a larger script expression (`dedent("...")`, `A + "..."`) is
+        # reported as part of it, once.
+        inner: Set[int] = set()
+        for node, _ in self._scripts.values():
+            stack = list(node.children)
+            while stack:
+                child = stack.pop()
+                inner.add(id(child))
+                stack.extend(child.children)
+        for key, (node, text) in self._scripts.items():
+            if key not in inner:
+                self._check(node, text)
 
     def _check(self, node: cst.BaseExpression, text: str) -> None:
-        if id(node) in self._seen:
-            return
-        self._seen.add(id(node))
         found = undeclared_keys(text)
         if not found:
             return
