@@ -4,7 +4,7 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.constructors import constructed, shares_pool
-from redislint.semantic.frameworks import in_test_code, per_request
+from redislint.semantic.frameworks import in_test_code, in_tooling, per_request
 from redislint.semantic.loops import (assigned_names, exits_early, is_bounded, iterable,
                                       mentions, targets)
 from redislint.walk import iter_children
@@ -32,7 +32,9 @@ class ClientPerCall(Rule):
     no connections of its own), a lazy initialisation that stores the client on an attribute
     or global under an `if` or `or` (`if self._client is None: self._client = Redis()`),
     cached factories (`@lru_cache`, `@cache`), module-level clients, loops that stop early
-    (a retry: `for attempt in range(3): ... return client`), and test code.
+    (a retry: `for attempt in range(3): ... return client`), test code, and operator tooling
+    (`scripts/`, `examples/`, `benchmarks/`, CLI commands, `__main__` blocks), which runs
+    once per invocation.
 
     ## Why is this bad?
     Each client owns a connection pool. A new one per request opens a new TCP connection
@@ -129,7 +131,8 @@ class ClientPerCall(Rule):
         if kind is None or (kind == "client" and shares_pool(node)):
             return
         where = self._where(node)
-        if where is None or self._lazy(node) or in_test_code(self.model):
+        if where is None or self._lazy(node) or in_test_code(self.model) or \
+                in_tooling(self.model):
             return
         self.report(node, self.message.format(what=_WHAT[kind], where=where))
 

@@ -7,9 +7,10 @@ from redislint.semantic.edits import renamed_call
 from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.locks import SLEEP_FUNCTIONS
 from redislint.semantic.loops import (assigned_names, body_calls, exits_early, is_bounded,
-                                      iterable, mentions, targets, under_handler)
+                                      iterable, mentions, targets, under_batch_check,
+                                      under_handler)
 from redislint.semantic.model import RedisCall
-from redislint.semantic.redispy import BLOCKING_TIMEOUT_POSITION, NOT_COMMANDS
+from redislint.semantic.redispy import BLOCKING_TIMEOUT_POSITION, NOT_COMMANDS, is_admin_command
 
 # Reads that wait for data to arrive: a loop around one is a consumer, not a batch.
 _WAITING = frozenset(BLOCKING_TIMEOUT_POSITION) | {"xread", "xreadgroup", "get_message",
@@ -24,9 +25,10 @@ _STREAMS = frozenset({"listen", "get_message"})
 class RoundTripInLoop(Rule):
     """
     ## What it does
-    Flags a loop (`for`, or a list/set/dict/generator comprehension) that sends a Redis
+    Flags a loop (`for`, or a list/set/dict/generator comprehension) that sends a Redis data
     command through a client (not a pipeline) on every iteration. One finding per loop, at
-    its first command.
+    its first command. Administration commands (`xgroup_create` per stream, `config_set`,
+    `info`, `ping`) are set-up and monitoring, not data access, and are not counted.
 
     Not flagged: `while` loops (consumers, pollers, retries), loops over a handful of items
     written in the source (`for k in ("a", "b")`, `range(3)`), loops that can stop early
@@ -119,6 +121,14 @@ class RoundTripInLoop(Rule):
               '    for key in r.scan_iter(match=pattern, count=1000):\n'
               '        batch.append(key)\n        if len(batch) == 1000:\n'
               '            r.unlink(*batch)\n            batch = []\n'),
+        Valid('import asyncio\nfrom redis.asyncio import Redis\nasync def load(r: Redis, keys):\n'
+              '    return await asyncio.gather(*(r.get(k) for k in keys))\n'),
+        Valid('import redis\nr = redis.Redis()\ndef load(prefix):\n    out, buffer = [], []\n'
+              '    for key in r.scan_iter(match=prefix + "*"):\n        buffer.append(key)\n'
+              '        if len(buffer) >= 500:\n            out.extend(r.mget(buffer))\n'
+              '            buffer = []\n    return out\n'),
+        Valid('import redis\nr = redis.Redis()\ndef declare(streams):\n'
+              '    for s in streams:\n        r.xgroup_create(s, "workers", mkstream=True)\n'),
         Valid('import redis\ndef memory(urls):\n    for url in urls:\n'
               '        client = redis.Redis.from_url(url)\n        print(client.info("memory"))\n'),
         Valid('import redis\nr = redis.Redis()\ndef keys_of(patterns):\n'
@@ -163,27 +173,38 @@ class RoundTripInLoop(Rule):
     def on_redis_call(self, call: RedisCall) -> None:
         if call.receiver.role != "client" or call.command in NOT_COMMANDS:
             return
-        if call.has_star_args:
-            return  # `r.unlink(*batch)`: already many keys per command, a batching loop
         loop = call.loop
         if loop is None or isinstance(loop, cst.While) or id(loop) in self._judged:
             return
-        receiver = call.receiver_text.split(".")[0].split("(")[0]
-        if receiver in targets(loop) | assigned_names(loop):
-            return  # a client made or picked per iteration: one connection each
+        if not self._per_iteration(call, loop):
+            return
         self._judged.add(id(loop))
-        if not self._per_item(loop, call) or in_test_code(self.model):
+        if not self._walks_data(loop) or in_test_code(self.model):
             return
         multi = "`mget`" if call.command == "get" else "`mget`, `mset`, `hmget`"
         self.report(call.node, self.message.format(command=call.command, multi=multi),
                     fix=self._fix(loop, call))
 
-    def _per_item(self, loop: cst.CSTNode, call: RedisCall) -> bool:
-        """The loop walks data and sends this command for each item, every time."""
+    @staticmethod
+    def _per_iteration(call: RedisCall, loop: cst.CSTNode) -> bool:
+        """This command costs a round trip of its own on every iteration."""
+        if is_admin_command(call.command):
+            return False  # `xgroup_create` per stream, `info` per section: set-up, not data
+        if call.has_star_args or under_batch_check(call.ancestors, loop):
+            return False  # `r.unlink(*batch)`, `if len(buf) >= 500: r.mget(buf)`: batching
+        if call.receiver.is_async and not call.awaited:
+            return False  # coroutines gathered (`asyncio.gather(*(r.get(k) for k in keys))`)
+        if under_handler(call.ancestors, loop):
+            return False  # only when an iteration fails
+        receiver = call.receiver_text.split(".")[0].split("(")[0]
+        # A client made or picked per iteration (one per shard): one connection each.
+        return receiver not in targets(loop) | assigned_names(loop)
+
+    def _walks_data(self, loop: cst.CSTNode) -> bool:
+        """The loop walks data to the end, item by item: not a handful of literals, not a
+        search or retry that stops early, not a consumer or poller that waits."""
         source = iterable(loop)
-        if source is None or is_bounded(source) or exits_early(loop):
-            return False
-        if under_handler(call.ancestors, loop) or self._consumes(source):
+        if source is None or is_bounded(source) or exits_early(loop) or self._consumes(source):
             return False
         for inner in body_calls(loop):
             if self.model.qualified_name(inner.func) in SLEEP_FUNCTIONS:

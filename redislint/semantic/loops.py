@@ -11,7 +11,8 @@
 - `body_calls(loop)`: the calls a loop makes per iteration (not in nested functions);
   `assigned_names(loop)`: the names its body rebinds.
 - `under_handler(ancestors, loop)`: the node sits in an `except` block inside the loop, so it
-  runs only when an iteration fails.
+  runs only when an iteration fails; `under_batch_check(ancestors, loop)`: in an `if` that
+  tests a size or count (`if len(buffer) >= 1000:`), so it runs once per batch.
 - `grows(model, expr, scope_node)`: there is evidence in the code that an iterable holds data
   that grows with the dataset: a Redis scan (`scan_iter`, `keys`, `sscan_iter`...: nobody
   scans what is small), a database query (`.all()`, `.filter()`, `.iterator()`,
@@ -182,6 +183,31 @@ def exits_early(loop: cst.CSTNode) -> bool:
     return False
 
 
+def under_batch_check(ancestors: Sequence[cst.CSTNode], loop: cst.CSTNode) -> bool:
+    """Some `if` between `loop` and the node tests a size or a count (`if len(buffer) >=
+    1000:`, `if n % 500 == 0:`): the node runs once per batch, not once per iteration."""
+    inside = False
+    for node in ancestors:
+        if node is loop:
+            inside = True
+        elif inside and isinstance(node, cst.If) and _counts(node.test):
+            return True
+    return False
+
+
+def _counts(test: cst.CSTNode) -> bool:
+    stack = [test]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and \
+                node.func.value == "len":
+            return True
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+            return True
+        stack.extend(iter_children(node))
+    return False
+
+
 def under_handler(ancestors: Sequence[cst.CSTNode], loop: cst.CSTNode) -> bool:
     """Some `except` block between `loop` and the node whose ancestors these are."""
     inside = False
@@ -231,7 +257,8 @@ def grows(model: "SemanticModel", expr: Optional[cst.BaseExpression],
     if name in _SOURCES:
         return True
     if name == "range":
-        return True  # a literal range is bounded, above
+        # `range(200)` is a count written in the source, however large: not data.
+        return not all(number_value(arg.value) is not None for arg in expr.args)
     if name in _PASS_THROUGH:
         return any(grows(model, arg.value, scope_node, depth + 1) for arg in expr.args)
     return False

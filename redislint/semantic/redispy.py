@@ -135,10 +135,23 @@ NOT_COMMANDS = frozenset({
     "aclose", "get_encoder", "get_connection_kwargs", "set_response_callback", "get_retry",
     "set_retry", "from_url", "from_pool", "scan_iter", "sscan_iter", "hscan_iter", "zscan_iter",
     "get_node", "get_nodes", "get_default_node", "get_primaries", "get_replicas",
+    "get_redis_connection", "get_connection", "get_node_from_key",
     "get_random_node", "keyslot", "determine_slot", "initialize", "load_external_module",
     "json", "ft", "ts", "bf", "cf", "cms", "topk", "tdigest", "graph", "__enter__", "__exit__",
     "__aenter__", "__aexit__",
 })
+# Server administration and introspection (set-up, monitoring), not data access.
+_ADMIN_PREFIXES = ("xgroup_", "xinfo_", "config_", "client_", "script_", "function_", "acl_",
+                   "cluster_", "module_", "memory_", "slowlog_", "latency_", "command_")
+_ADMIN = frozenset({"info", "ping", "echo", "dbsize", "time", "lastsave", "save", "bgsave",
+                    "bgrewriteaof", "role", "wait", "waitaof", "readonly", "readwrite"})
+
+
+def is_admin_command(command: str) -> bool:
+    """`xgroup_create`, `config_set`, `info`...: managing the server, not reading or writing data."""
+    return command in _ADMIN or command.startswith(_ADMIN_PREFIXES)
+
+
 # Every write that can create a key, and so leave it without a TTL.
 KEY_WRITES = COLLECTION_WRITES | STRING_WRITES | INCR_COMMANDS
 
