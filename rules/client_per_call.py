@@ -23,7 +23,8 @@ class ClientPerCall(Rule):
     `sentinel.master_for(...)`) where it runs again and again:
     - directly in a function that runs per request, task or event: a route (`@app.route`,
       `@app.get`, `@router.post`...), a view (`@api_view`, `@login_required`, a function or
-      method taking `request`), a task (`@shared_task`, `@app.task`, `@dramatiq.actor`,
+      method taking `request`), a request hook (`@app.before_request`,
+      `@app.middleware("http")`), a task (`@shared_task`, `@app.task`, `@dramatiq.actor`,
       `@huey.task()`, rq's `@job`), a signal receiver;
     - in the body of a `for` loop or comprehension, when its arguments do not depend on the
       loop variable (one client per shard or URL is a set of clients, not a repetition).
@@ -121,6 +122,9 @@ class ClientPerCall(Rule):
                 '        self.url = url\n    def run(self, rows):\n        for row in rows:\n'
                 '            r = redis.Redis.from_url(self.url)\n'
                 '            r.set("row:" + row.id, row.data, ex=60)\n'),
+        Invalid('import redis\nfrom flask import Flask, g\napp = Flask(__name__)\n'
+                '@app.before_request\ndef connect():\n'
+                '    g.redis = redis.Redis(host="cache", socket_timeout=5)\n'),
         Invalid('from redis import Redis\nfrom rest_framework.decorators import api_view\n'
                 '@api_view(["GET"])\ndef stats(req):\n'
                 '    return Redis(host="cache", decode_responses=True).get("stats")\n'),

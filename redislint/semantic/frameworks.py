@@ -1,12 +1,14 @@
 """Where code runs: per request (a web route, a view, a task), in tests, or in operator tooling.
 
 - `per_request(func)`: why a function runs once per request, task or event (`@app.get("/x")`,
-  `@router.post`, `@api_view`, `@shared_task`, `@app.task`, `@dramatiq.actor`, a Django view
-  taking `request`, a signal receiver), or None.
+  `@router.post`, `@api_view`, `@app.before_request`, `@app.middleware("http")`,
+  `@shared_task`, `@app.task`, `@dramatiq.actor`, a Django view taking `request`, a signal
+  receiver), or None.
 - `in_test_code(model)`: the current node is test code: a file under `tests/`, `test_*.py`,
   `*_test.py`, `conftest.py`; a `test_*` function, a pytest fixture, a `TestCase` method.
-- `in_tooling(model)`: code an operator runs on purpose: `scripts/`, `bin/`, a Django
-  management command, a `click`/`typer` command, an `if __name__ == "__main__":` block.
+- `in_tooling(model)`: code an operator runs on purpose, or sample code: `scripts/`, `bin/`,
+  `benchmarks/`, `examples/`, `docs/` (`security.is_demo_path`), a Django management command,
+  a `click`/`typer` command, an `if __name__ == "__main__":` block.
 - `is_cached_factory(func)`: a function whose result is memoised (`@lru_cache`, `@cache`,
   `@cached_property`), so what it builds is built once.
 """
@@ -21,6 +23,7 @@ import libcst as cst
 
 from redislint.semantic.database import is_signal_handler
 from redislint.semantic.names import dotted, string_value
+from redislint.semantic.security import is_demo_path
 
 if TYPE_CHECKING:
     from redislint.semantic.model import SemanticModel
@@ -33,7 +36,11 @@ _PER_CALL_DECORATORS = frozenset({
     "api_view", "action", "view_config", "login_required", "permission_required",
     "require_http_methods", "require_GET", "require_POST", "require_safe", "csrf_exempt",
     "shared_task", "task", "periodic_task", "actor", "job", "cron", "on_message",
+    "before_request", "after_request", "teardown_request", "middleware",
 })
+_TASK_DECORATORS = frozenset({"shared_task", "task", "periodic_task", "actor", "job", "cron",
+                              "on_message"})
+_REQUEST_HOOKS = frozenset({"before_request", "after_request", "teardown_request", "middleware"})
 _CACHING_DECORATORS = frozenset({"lru_cache", "cache", "cached_property", "cached", "memoize",
                                  "once", "singleton"})
 _FIXTURE_DECORATORS = frozenset({"pytest.fixture", "fixture", "pytest_asyncio.fixture"})
@@ -43,8 +50,9 @@ _TEST_METHODS = frozenset({"setUp", "tearDown", "setUpClass", "tearDownClass", "
                            "asyncTearDown", "setup_method", "teardown_method", "setup_class",
                            "teardown_class", "setup_module", "teardown_module", "setup_function",
                            "teardown_function"})
+# Operator tooling; sample code (`examples/`, `docs/`...) is `security.is_demo_path`.
 _TOOLING_DIRS = frozenset({"scripts", "script", "bin", "tools", "benchmarks", "benchmark",
-                           "bench", "examples", "example", "docs"})
+                           "bench"})
 _COMMAND_DECORATORS = frozenset({"command", "group", "callback"})
 
 
@@ -74,8 +82,8 @@ def per_request(func: Optional[cst.CSTNode]) -> Optional[str]:
                 not (isinstance(receiver, cst.Name) and receiver.value in ("self", "cls")):
             return f"`@{name}` handler"
         if last in _PER_CALL_DECORATORS and name.split(".")[0] not in ("self", "cls"):
-            kind = "task" if last in ("shared_task", "task", "periodic_task", "actor", "job",
-                                      "cron", "on_message") else "view"
+            kind = "task" if last in _TASK_DECORATORS else (
+                "request hook" if last in _REQUEST_HOOKS else "view")
             return f"`@{name}` {kind}"
     if is_signal_handler(func):
         return "signal receiver"
@@ -150,6 +158,8 @@ def in_tooling(model: "SemanticModel",
     a CLI command."""
     parts = _relative_parts(model)
     folders = parts[:-1]
+    if is_demo_path("/".join(parts)):
+        return True
     if any(part in _TOOLING_DIRS for part in folders) or any(
             a == "management" and b == "commands" for a, b in zip(folders, folders[1:])):
         return True
