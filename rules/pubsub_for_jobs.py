@@ -1,4 +1,4 @@
-from typing import List
+from typing import List, Optional
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.model import RedisCall
@@ -118,10 +118,18 @@ class PubsubForJobs(Rule):
 
     def __init__(self, model, settings) -> None:
         super().__init__(model, settings)
-        self._channels: List[str] = list(work_channels(model.module, model.facts).get(FAMILY, ()))
-        index = model.inferer.index
-        if index is not None and hasattr(index, "key_uses"):
-            self._channels.extend(index.key_uses(FAMILY))
+        self._known: Optional[List[str]] = None
+
+    @property
+    def _channels(self) -> List[str]:
+        """Work channels of this module and the project, looked up at the first publish only:
+        the module scan walks the whole tree, and most modules never publish."""
+        if self._known is None:
+            self._known = list(work_channels(self.model.module, self.model.facts).get(FAMILY, ()))
+            index = self.model.inferer.index
+            if index is not None and hasattr(index, "key_uses"):
+                self._known.extend(index.key_uses(FAMILY))
+        return self._known
 
     def on_redis_call(self, call: RedisCall) -> None:
         if call.command not in PUBLISHES or not self._channels:
