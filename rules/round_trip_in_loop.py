@@ -70,7 +70,7 @@ class RoundTripInLoop(Rule):
     A list comprehension that only collects `get` replies (`[r.get(k) for k in keys]`, also
     awaited on `redis.asyncio`) becomes `r.mget(keys)` (or `r.mget([<key> for k in keys])`
     when the key is computed). The fix is unsafe: MGET returns None for a key that holds
-    another type where GET raises WRONGTYPE; redis-py older than 5 sends an invalid MGET for
+    another type where GET raises WRONGTYPE; redis-py before 3.0 sends an invalid MGET for
     an empty list and raises where the comprehension returned `[]`; and a client that is
     really a `RedisCluster` (not recognised as one here) rejects cross-slot MGET. It is not
     offered on `RedisCluster` clients. Other loops have no fix: moving commands into a
