@@ -133,12 +133,18 @@ class LocalRedisCluster:
         began = time.monotonic()
         deadline = began + timeout
         self.ports = free_cluster_ports(self.primaries * (1 + self.replicas))
-        for port in self.ports:
-            self._spawn(port)
-        for port in self.ports:
-            self._wait_ping(port, deadline)
-        self._create(deadline)
-        self._wait_ok(deadline)
+        try:
+            for port in self.ports:
+                self._spawn(port)
+            for port in self.ports:
+                self._wait_ping(port, deadline)
+            self._create(deadline)
+            self._wait_ok(deadline)
+            if self.replicas:
+                self._wait_replicas(deadline)
+        except BaseException:
+            self.stop()
+            raise
         self.startup_seconds = time.monotonic() - began
         return self
 
@@ -162,6 +168,7 @@ class LocalRedisCluster:
             "--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"),
             "--cluster-node-timeout", str(self.node_timeout_ms),
             "--save", "", "--appendonly", "no", "--dir", str(folder),
+            "--repl-diskless-sync-delay", "0",  # replicas sync at once, not after 5 s
             "--logfile", str(folder / "redis.log"),
         ]
         self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
@@ -214,6 +221,27 @@ class LocalRedisCluster:
                 raise ClusterStartError(
                     f"node {port} never reached cluster_state:ok:\n{info}\n{self._log(port)}")
             time.sleep(0.05)
+
+    def _wait_replicas(self, deadline: float) -> None:
+        """Every replica's link to its primary is up, so `CLUSTER FAILOVER` can run on it.
+        (Other nodes learn of the replicas by gossip, a few seconds later: a client's
+        `get_replicas()` may lag behind.)"""
+        import redis
+
+        clients = [redis.Redis(host=LOOPBACK, port=port, socket_timeout=2) for port in self.ports]
+        try:
+            while True:
+                roles = [client.info("replication") for client in clients]
+                linked = [info for info in roles
+                          if info.get("role") == "slave" and info.get("master_link_status") == "up"]
+                if len(linked) == self.primaries * self.replicas:
+                    return
+                if time.monotonic() > deadline:
+                    raise ClusterStartError(f"replicas never synced: {roles!r}")
+                time.sleep(0.05)
+        finally:
+            for client in clients:
+                client.close()
 
     def _log(self, port: int) -> str:
         try:
