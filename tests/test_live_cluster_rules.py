@@ -324,3 +324,14 @@ def test_the_server_refuses_select(cluster):
     finally:
         node.close()
     assert cluster.node_client(cluster.port).ping()
+
+
+def test_a_cluster_that_cannot_start_says_why(tmp_path):
+    """No redis-cli (or redis-server): a ClusterStartError naming the tool, which the
+    `redis_cluster` fixture turns into a failed test, never a skip."""
+    from live_cluster import ClusterStartError, LocalRedisCluster
+
+    broken = LocalRedisCluster(tmp_path, cli=str(tmp_path / "no-redis-cli"))
+    with pytest.raises(ClusterStartError, match="no-redis-cli not found: install redis"):
+        broken.start()
+    assert broken.processes == []
