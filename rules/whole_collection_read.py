@@ -1,5 +1,7 @@
 from typing import List, Optional
 
+import libcst as cst
+
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.model import RedisCall, Scope
@@ -27,8 +29,9 @@ class WholeCollectionRead(Rule):
     pattern (`hset(key, item_id, v)`, `hincrby(key, product, 1)`): a hash written whole
     (`mapping=`) or by literal field names is a record (a session, a profile), not a growing
     collection. Lists trimmed with `ltrim` and sorted sets trimmed with `zremrangebyrank`,
-    `zremrangebyscore` or `zpopmin` in the module are bounded. Test code is not checked. Off by
-    default: only the project knows which collections grow.
+    `zremrangebyscore` or `zpopmin` in the module are bounded. A wrapper method named after the
+    command it forwards (`def smembers(self, key): return client.smembers(key)`) and test code
+    are not checked. Off by default: only the project knows which collections grow.
 
     ## Why is this bad?
     Redis runs one command at a time. HGETALL of a hash with a million fields, or LRANGE 0 -1
@@ -79,6 +82,8 @@ class WholeCollectionRead(Rule):
         Valid('import redis\nr = redis.Redis()\ncache = {}\nitems = cache.get("all")\n'
               'class Bag:\n    def smembers(self, k):\n        return set()\nBag().smembers("k")\n'),
         Valid('import redis\nr = redis.Redis()\nfirst = r.lrange("queue", 0, 9)\n'),
+        Valid('import redis\nclass Cache:\n    def __init__(self):\n        self.r = redis.Redis()\n'
+              '    def smembers(self, key):\n        return self.r.smembers("app:" + key)\n'),
         Valid('import redis\nr = redis.Redis()\ndef job(job_id):\n'
               '    # written elsewhere, whole: a record\n'
               '    return r.hgetall(f"job:{job_id}")\n'),
@@ -105,7 +110,7 @@ class WholeCollectionRead(Rule):
             instead = self._whole_read(call)
             if instead is None or self._bounded(call, calls):
                 continue
-            if in_test_code(self.model, call.ancestors):
+            if in_test_code(self.model, call.ancestors) or _forwards(call):
                 continue
             self.report(call.node, self.message.format(command=call.command, instead=instead))
 
@@ -136,6 +141,13 @@ class WholeCollectionRead(Rule):
             writes = [c for c in same if c.command in _HASH_WRITES]
             return all(_literal_fields(c) for c in writes)
         return False
+
+
+def _forwards(call: RedisCall) -> bool:
+    """`def smembers(self, key): return client.smembers(key)`: a client wrapper handing the
+    command on; its callers decide what they read."""
+    function = call.scope.function
+    return isinstance(function, cst.FunctionDef) and function.name.value == call.command
 
 
 def _same_collection(a: RedisCall, b: RedisCall) -> bool:
