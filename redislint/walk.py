@@ -9,6 +9,7 @@ whitespace and punctuation, and dispatch each node to every interested handler. 
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 from typing import Callable, Dict, Iterable, List, Tuple
 
 import libcst as cst
@@ -59,6 +60,20 @@ def iter_children(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
                     yield item
 
 
+@lru_cache(maxsize=None)
+def _handler_names(cls: type) -> Tuple[Tuple[str, str, type], ...]:
+    """(method name, "visit"/"leave", node type) for a class: computed once, not per file."""
+    found = []
+    for attr in dir(cls):
+        kind, _, type_name = attr.partition("_")
+        if kind not in ("visit", "leave") or not type_name:
+            continue
+        node_type = getattr(cst, type_name, None)
+        if isinstance(node_type, type) and issubclass(node_type, cst.CSTNode):
+            found.append((attr, kind, node_type))
+    return tuple(found)
+
+
 class Dispatcher:
     """Routes each node type to the visit/leave handlers registered for it."""
 
@@ -72,13 +87,7 @@ class Dispatcher:
         `wraps` runs the object's visits before, and its leaves after, those already registered:
         a context tracker opens a scope before rules see a node and closes it after them.
         """
-        for attr in dir(type(obj)):
-            kind, _, type_name = attr.partition("_")
-            if kind not in ("visit", "leave") or not type_name:
-                continue
-            node_type = getattr(cst, type_name, None)
-            if not (isinstance(node_type, type) and issubclass(node_type, cst.CSTNode)):
-                continue
+        for attr, kind, node_type in _handler_names(type(obj)):
             table = self.visits if kind == "visit" else self.leaves
             handlers = table.setdefault(node_type, [])
             method = getattr(obj, attr)

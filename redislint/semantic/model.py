@@ -210,6 +210,8 @@ class SemanticModel:
         self.scope = Scope(module, "module", None, ancestors=self.ancestors)
         self.module_scope = self.scope
         self.redis_calls: List[RedisCall] = []
+        self._inferred: Dict[int, Tuple[cst.CSTNode, Optional[RedisObject]]] = {}
+        self._qualified: Dict[int, Tuple[cst.CSTNode, Optional[str]]] = {}
         self.on_call: List[Callable[[RedisCall], None]] = []
         self.on_scope_exit: List[Callable[[Scope], None]] = []
         self._class_stack: List[Optional[ClassFacts]] = []
@@ -218,8 +220,15 @@ class SemanticModel:
 
     # -- questions rules ask --------------------------------------------------------------
     def infer(self, expr: cst.BaseExpression) -> Optional[RedisObject]:
+        """Memoised per node: many rules ask about the same receiver, and the answer is the
+        one that held where the node was met."""
+        known = self._inferred.get(id(expr))
+        if known is not None and known[0] is expr:  # the node itself: ids of dead nodes recur
+            return known[1]
         scope = self.scope
-        return self.inferer.infer(expr, scope.lookup, self._method_class(), self._self_name())
+        found = self.inferer.infer(expr, scope.lookup, self._method_class(), self._self_name())
+        self._inferred[id(expr)] = (expr, found)
+        return found
 
     def is_redis(self, expr: cst.BaseExpression, *roles: str) -> bool:
         found = self.infer(expr)
@@ -232,6 +241,12 @@ class SemanticModel:
 
     def qualified_name(self, expr: cst.BaseExpression) -> Optional[str]:
         """`time.sleep` for `sleep` imported from time, else the dotted text itself."""
+        known = self._qualified.get(id(expr))
+        if known is None or known[0] is not expr:
+            known = self._qualified[id(expr)] = (expr, self._qualify(expr))
+        return known[1]
+
+    def _qualify(self, expr: cst.BaseExpression) -> Optional[str]:
         name = dotted(expr)
         if name is None:
             return None

@@ -34,11 +34,7 @@ def callee_name(call: cst.Call) -> Optional[str]:
 def string_value(expr: cst.BaseExpression) -> Optional[str]:
     """The value of a plain or implicitly concatenated string literal."""
     if isinstance(expr, cst.SimpleString):
-        try:
-            value = expr.evaluated_value
-        except Exception:  # an odd prefix or escape: not worth a crash
-            return None
-        return value.decode("latin-1") if isinstance(value, bytes) else value
+        return _literal(expr.value)
     if isinstance(expr, cst.ConcatenatedString):
         left, right = string_value(expr.left), string_value(expr.right)
         if left is not None and right is not None:
@@ -160,3 +156,13 @@ def strip_optional(annotation: cst.BaseExpression) -> Sequence[cst.BaseExpressio
 def _annotation_expression(text: str) -> cst.BaseExpression:
     """A string annotation parsed once per distinct text (`"Redis"` recurs in every module)."""
     return cst.parse_expression(text)
+
+
+@lru_cache(maxsize=4096)
+def _literal(text: str) -> Optional[str]:
+    """A string literal's value; evaluating it (`ast.literal_eval`) is costly, and keys recur."""
+    try:
+        value = cst.SimpleString(text).evaluated_value
+    except Exception:  # an odd prefix or escape: not worth a crash
+        return None
+    return value.decode("latin-1") if isinstance(value, bytes) else value
