@@ -6,7 +6,8 @@ import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
 from redislint.semantic.edits import add_keywords, keyword, literal_number
-from redislint.semantic.expiry import ttl_concern, ttl_patterns
+from redislint.semantic.expiry import lifetime_managed, ttl_concern, ttl_patterns
+from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.keys import Key
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import write_ttl
@@ -43,6 +44,11 @@ class SetWithoutTtl(Rule):
       request, so it cannot pile up, and such keys (config, version and feature flags, a
       deploy marker written at startup) are usually meant to live forever. Only keys built
       from a value (`f"user:{uid}"`, `"cache:" + url`, a key parameter) are flagged;
+    - keys whose life the code manages: the module deletes the same key (a flag set by
+      `pause()` and deleted by `resume()`), or the module or project deletes keys of that
+      pattern;
+    - test code (files under `tests/`, `test_*.py`, test functions and fixtures): tests write
+      throwaway keys on purpose;
     - objects that are not Redis: a dict, Django's `cache.set(k, v, timeout)`, a user class.
     - writes another rule diagnoses more precisely (`redislint.semantic.expiry`): session keys
       (`session-key-patterns`, RL103 session-without-ttl) and a plain SET of a key pattern the
@@ -118,6 +124,12 @@ class SetWithoutTtl(Rule):
               '    r.set(f"session:{sid}", uid)  # RL103 reports session keys\n'
               'def remember(uid, v):\n    r.set(f"seen:{uid}", v)  # RL102: TTL given below\n'
               'def seen(uid, v):\n    r.set(f"seen:{uid}", v, ex=60)\n'),
+        Valid('import redis\nr = redis.Redis()\nclass Source:\n    @property\n    def _pause_key(self):\n'
+              '        return "ds:{}:pause".format(self.id)\n    def pause(self, why):\n'
+              '        r.set(self._pause_key, why)\n    def resume(self):\n        r.delete(self._pause_key)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef claim(job, me):\n    r.set(f"owner:{job}", me)\n'
+              'def finish(job):\n    r.unlink("owner:" + job)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef test_roundtrip(uid):\n    r.set(f"user:{uid}", 1)\n'),
         Valid('from redis.asyncio import Redis\nasync def touch(r: Redis, sid):\n'
               '    await r.set(f"sess:{sid}", 1)\n    await r.pexpire("sess:" + sid, 5000)\n'),
     ]
@@ -160,8 +172,14 @@ class SetWithoutTtl(Rule):
         # Writes another rule diagnoses more precisely (RL102 ttl-cleared-by-set, RL103
         # session-without-ttl) are theirs: see `redislint.semantic.expiry`.
         patterns = ttl_patterns(self.model.redis_calls)
+        index = self.model.inferer.index
+        project_deletes = index.key_uses("delete") if index is not None else ()
         for call in self._pending:
             if ttl_concern(call, patterns, self.settings) is not None:
+                continue
+            if lifetime_managed(call, self.model.redis_calls, project_deletes):
+                continue
+            if in_test_code(self.model, call.ancestors):
                 continue
             what = "keys" if call.command in _MULTI_KEY else "a key"
             self.report(call.node, self.message.format(command=call.command, what=what,

@@ -18,7 +18,7 @@ import fnmatch
 from typing import TYPE_CHECKING, FrozenSet, Iterable, Optional
 
 from redislint.semantic.keys import Key
-from redislint.semantic.keyspace import gives_ttl, named_pattern
+from redislint.semantic.keyspace import DELETES, gives_ttl, matches_any, named_pattern
 from redislint.semantic.redispy import set_option, write_ttl
 from redislint.semantic.sequences import expired_after
 
@@ -78,3 +78,20 @@ def ttl_concern(call: "RedisCall", patterns: FrozenSet[str], settings: "Settings
     if is_session_key(call.key, settings):
         return SESSION
     return None
+
+
+def lifetime_managed(call: "RedisCall", calls: Iterable["RedisCall"], project_deletes: Iterable[str] = ()
+                     ) -> bool:
+    """Whether the code ends this key's life itself: the module deletes the same key (however
+    it is spelt: `self._pause_key`), or the module or project deletes its pattern. A flag set
+    by `pause()` and deleted by `resume()` is not a key that piles up."""
+    pattern = named_pattern(call.key)
+    deleted = []
+    for other in calls:
+        if other.command in DELETES and other.receiver.role in ("client", "pipeline"):
+            if call.key is not None and other.key == call.key:
+                return True
+            deleted.extend(p for p in (named_pattern(other.key),) if p is not None)
+    if pattern is None:
+        return False
+    return matches_any(pattern, deleted) or matches_any(pattern, project_deletes)
