@@ -1,6 +1,7 @@
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
+from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.scripts import is_redis_lua, script_argument, script_texts
 
 _HEAD = 'import redis\nr = redis.Redis()\n'
@@ -15,8 +16,8 @@ class EvalNotCached(Rule):
     sync or `redis.asyncio` (or on an object the rule cannot identify, when the script text
     calls `redis.call`).
 
-    Silent on an `eval` at module level (it runs once), on `evalsha`, on scripts built at run
-    time (RL703), and on a script text handed in by the caller.
+    Silent on an `eval` at module level (it runs once), in test code, on `evalsha`, on scripts
+    built at run time (RL703), and on a script text handed in by the caller.
 
     ## Why is this bad?
     EVAL sends the whole script text with every call, and the server hashes it again each time
@@ -82,8 +83,8 @@ class EvalNotCached(Rule):
         if found is None or found.method not in ("eval", "eval_ro"):
             return
         scope = self.model.scope
-        if scope.kind not in ("function", "lambda"):
-            return  # runs once, at import
+        if scope.kind not in ("function", "lambda") or in_test_code(self.model):
+            return  # runs once, at import; or a test, where speed is not the point
         texts = [text for _, text in script_texts(self.model, found.expr)]
         if not texts or any(text is None for text in texts):
             return

@@ -6,6 +6,7 @@ from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.cluster import imports_cluster, project_uses_cluster
 from redislint.semantic.constants import Hole, constant_value, definition, template_pieces
 from redislint.semantic.constructors import constructed
+from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.names import callee_name
 from redislint.semantic.security import HOLE, url_db
@@ -31,7 +32,9 @@ class LogicalDbWithCluster(Rule):
       imports `RedisCluster`) or when another module of the project exports a cluster client
       (through the project index).
 
-    A database number that is not a literal (`db=settings.REDIS_DB`) is not flagged.
+    A database number that is not a literal (`db=settings.REDIS_DB`) is not flagged, nor is a
+    plain client's database in test code (a test database of its own is common practice);
+    `db=` on `RedisCluster` is flagged everywhere, since it always raises.
 
     ## Why is this bad?
     Redis Cluster has a single database, 0: `SELECT` with any other index is refused
@@ -78,6 +81,9 @@ class LogicalDbWithCluster(Rule):
         Valid(_CLUSTER_HEAD + 'import redis\nrc = RedisCluster(host="events", port=6379)\n'
               'def cache(settings):\n    return redis.Redis(host="cache", db=settings.CACHE_DB)\n'),
         Valid('class Conn:\n    def select(self, n): ...\nConn().select(2)\n'),
+        # a test's own database on a standalone test server
+        Valid(_CLUSTER_HEAD + 'import redis\nrc = RedisCluster(host="events", port=6379)\n'
+              'def test_sessions():\n    r = redis.Redis(db=15)\n    assert r.ping()\n'),
     ]
     INVALID = [
         Invalid(_CLUSTER_HEAD + 'rc = RedisCluster(host="localhost", port=7000, db=1)\n'),
@@ -108,7 +114,7 @@ class LogicalDbWithCluster(Rule):
         for where, what, number in self._databases(node, cluster):
             if cluster:
                 self.report(where, self.cluster_message.format(what=what))
-            elif number is not None and number > 0:
+            elif number is not None and number > 0 and not in_test_code(self.model):
                 self._candidates.append((where, what))
 
     def on_redis_call(self, call: RedisCall) -> None:
@@ -121,7 +127,7 @@ class LogicalDbWithCluster(Rule):
         what = f"`select({number})`" if isinstance(number, int) else "`select()`"
         if call.receiver.cluster:
             self.report(call.node, self.cluster_message.format(what=what))
-        elif isinstance(number, int) and number > 0:
+        elif isinstance(number, int) and number > 0 and not in_test_code(self.model, call.ancestors):
             self._candidates.append((call.node, what))
 
     def on_scope_exit(self, scope: Scope) -> None:

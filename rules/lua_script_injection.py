@@ -4,6 +4,7 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.constants import bound_value, current_context, dynamic_parts
+from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.keys import source
 from redislint.semantic.model import RedisCall
 from redislint.semantic.scripts import SCRIPT_TEXT_METHODS
@@ -20,7 +21,8 @@ class LuaScriptInjection(Rule):
     Building from constants only (`LUA = PRELUDE + BODY`, `TEMPLATE % {"ttl": 60}` with literal
     values) is fine: the text is the same on every call. A script built once at module or class
     level is not flagged either, since it cannot grow the script cache. A script handed in whole
-    (`r.eval(script, 0)` with `script` a parameter) is the caller's business, not flagged.
+    (`r.eval(script, 0)` with `script` a parameter) is the caller's business, not flagged; so is
+    test code, which is not deployed.
 
     ## Why is this bad?
     - Injection: a value spliced into Lua source is code. A user id like
@@ -93,6 +95,8 @@ class LuaScriptInjection(Rule):
             return
         if call.scope.kind not in ("function", "lambda"):
             return  # built once, at import
+        if in_test_code(self.model, call.ancestors):
+            return
         argument = call.arg(0, "script")
         if argument is None:
             return

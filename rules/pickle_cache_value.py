@@ -4,6 +4,7 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.flow import ResultFlow
+from redislint.semantic.frameworks import in_test_code
 from redislint.semantic.model import Scope
 from redislint.semantic.security import STORED_VALUE_READS, UNPICKLERS
 
@@ -22,7 +23,8 @@ class PickleCacheValue(Rule):
     `redis.asyncio` (`await`).
 
     Silent when the function checks an HMAC (`hmac.compare_digest`, `hmac.new`) before
-    unpickling: signed bytes are the documented way to unpickle data from a shared store.
+    unpickling: signed bytes are the documented way to unpickle data from a shared store; and
+    in test code (files under `tests/`, test functions and fixtures), which is not deployed.
     Values that reach `pickle.loads` through another function (a serializer class, a cache
     backend) are not followed.
 
@@ -74,6 +76,9 @@ class PickleCacheValue(Rule):
         # the value read is not what is unpickled
         Valid(_HEAD + 'def get(k, blob):\n    if r.get(k) is None:\n        return None\n'
               '    return pickle.loads(blob)\n'),
+        # test code is not deployed
+        Valid(_HEAD + 'def test_round_trip():\n    r.set("k", pickle.dumps(1))\n'
+              '    assert pickle.loads(r.get("k")) == 1\n'),
     ]
     INVALID = [
         Invalid(_HEAD + 'def get(k):\n    return pickle.loads(r.get(k))\n'),
@@ -102,7 +107,7 @@ class PickleCacheValue(Rule):
         scope = self.model.scope
         while scope.kind == "class" and scope.parent is not None:
             scope = scope.parent
-        if name in UNPICKLERS and node.args:
+        if name in UNPICKLERS and node.args and not in_test_code(self.model):
             self._unpicklers.setdefault(id(scope.node), []).append(node)
         elif name in _VERIFIERS:
             self._verified.add(id(scope.node))

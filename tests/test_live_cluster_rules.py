@@ -101,6 +101,7 @@ PLANS: Dict[Tuple[str, str, int], Plan] = {
     ("RL803", "VALID", 3): Plan(["rc.ping()"], mode="node"),
     ("RL803", "VALID", 4): Plan(["rc.ping()", "cache(Settings0()).ping()"], mode="node"),
     ("RL803", "VALID", 5): Plan(not_cluster_code="not Redis"),
+    ("RL803", "VALID", 6): Plan(not_cluster_code="a test's database on a standalone test server"),
     ("RL803", "INVALID", 0): Plan(["rc.ping()"], mode="node", error=NO_DATABASE),
     ("RL803", "INVALID", 1): Plan(["rc.ping()"], mode="node", error=NO_DATABASE),
     ("RL803", "INVALID", 2): Plan(["rc.ping()", "cache.ping()"], mode="node", error=NO_DATABASE),
