@@ -3,7 +3,7 @@ from typing import Optional
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.constructors import constructed, shares_pool
+from redislint.semantic.constructors import constructed, fresh_factory, shares_pool
 from redislint.semantic.frameworks import in_test_code, in_tooling, per_request
 from redislint.semantic.loops import (assigned_names, exits_early, is_bounded, iterable,
                                       mentions, targets)
@@ -28,6 +28,10 @@ class ClientPerCall(Rule):
       `@huey.task()`, rq's `@job`), a signal receiver;
     - in the body of a `for` loop or comprehension, when its arguments do not depend on the
       loop variable (one client per shard or URL is a set of clients, not a repetition).
+
+    A call there to a function of the same module (or a method of the same class) that builds
+    and returns a new one on every call (`def get_client(): return redis.Redis(...)`, not
+    memoised) is flagged the same way, at the call.
 
     Not flagged: a client around an existing pool (`Redis(connection_pool=pool)`, which opens
     no connections of its own), a lazy initialisation that stores the client on an attribute
@@ -77,6 +81,13 @@ class ClientPerCall(Rule):
     pattern = "caching"
 
     VALID = [
+        Valid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n_client = None\n'
+              'def get_client():\n    global _client\n    if _client is None:\n'
+              '        _client = redis.Redis(host="cache")\n    return _client\n'
+              '@app.get("/hits")\ndef hits():\n    return str(get_client().incr("hits"))\n'),
+        Valid('import functools\nimport redis\nfrom flask import Flask\napp = Flask(__name__)\n'
+              '@functools.cache\ndef get_client():\n    return redis.Redis(host="cache")\n'
+              '@app.get("/hits")\ndef hits():\n    return str(get_client().incr("hits"))\n'),
         Valid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n'
               'r = redis.Redis.from_url("redis://localhost")\n@app.route("/count")\n'
               'def count():\n    return str(r.incr("hits"))\n'),
@@ -106,6 +117,10 @@ class ClientPerCall(Rule):
     ]
     INVALID = [
         Invalid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n'
+                'def get_client():\n    client = redis.Redis(host="cache", socket_timeout=5)\n'
+                '    return client\n@app.get("/hits")\ndef hits():\n'
+                '    return str(get_client().incr("hits"))\n'),
+        Invalid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n'
                 '@app.route("/count")\ndef count():\n'
                 '    r = redis.Redis.from_url("redis://localhost")\n'
                 '    return str(r.incr("hits"))\n'),
@@ -132,13 +147,20 @@ class ClientPerCall(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         kind = constructed(self.model, node)
-        if kind is None or (kind == "client" and shares_pool(node)):
-            return
+        if kind is not None:
+            what = _WHAT[kind]
+            if kind == "client" and shares_pool(node):
+                return
+        else:
+            factory = fresh_factory(self.model, node)
+            if factory is None:
+                return
+            what = f"{_WHAT[factory[0]]} (by `{factory[1]}()`)"
         where = self._where(node)
         if where is None or self._lazy(node) or in_test_code(self.model) or \
                 in_tooling(self.model):
             return
-        self.report(node, self.message.format(what=_WHAT[kind], where=where))
+        self.report(node, self.message.format(what=what, where=where))
 
     def _where(self, node: cst.Call) -> Optional[str]:
         loop = self.model.loop_of(node)

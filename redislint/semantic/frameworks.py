@@ -44,7 +44,8 @@ _REQUEST_HOOKS = frozenset({"before_request", "after_request", "teardown_request
 _CACHING_DECORATORS = frozenset({"lru_cache", "cache", "cached_property", "cached", "memoize",
                                  "once", "singleton"})
 _FIXTURE_DECORATORS = frozenset({"pytest.fixture", "fixture", "pytest_asyncio.fixture"})
-_TEST_DIRS = frozenset({"test", "tests", "testing", "testsuite", "unittests", "integration_tests"})
+_TEST_DIRS = frozenset({"test", "tests", "testing", "testsuite", "unittests", "integration_tests",
+                        "t"})
 _TEST_FILE = re.compile(r"^(test_.*|.*_tests?|tests?|conftest)\.pyi?$")
 _TEST_METHODS = frozenset({"setUp", "tearDown", "setUpClass", "tearDownClass", "asyncSetUp",
                            "asyncTearDown", "setup_method", "teardown_method", "setup_class",
