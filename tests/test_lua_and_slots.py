@@ -174,3 +174,13 @@ def test_url_db(url, db):
 def test_placeholders():
     assert all(map(is_placeholder, ["$PW", "${PW}", "%(pw)s", "<pw>", "****", "{{ pw }}"]))
     assert not any(map(is_placeholder, ["password", "changeme", "hunter2"]))
+
+
+def test_python_source_that_embeds_a_script_is_not_a_script():
+    from redislint.semantic.scripts import is_redis_lua
+
+    assert is_redis_lua("local n = redis.call('INCR', KEYS[1])\nreturn n")
+    assert is_redis_lua("return server.pcall('GET', KEYS[1])")
+    assert not is_redis_lua("import redis\nr = redis.Redis()\n"
+                            "r.eval(\"return redis.call('GET', 'k')\", 0)\n")
+    assert not is_redis_lua("LUA = \"redis.call('GET', 'k')\"\ndef f():\n    return r.eval(LUA, 0)\n")

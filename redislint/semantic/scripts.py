@@ -7,7 +7,8 @@
   something else.
 - `script_texts(model, expr)`: (node, text) for each value the script argument may have (a
   name bound in several branches gives several), text None when it is not a constant.
-- `is_redis_lua(text)`: the text calls `redis.call` / `redis.pcall` (Valkey: `server.call`).
+- `is_redis_lua(text)`: the text calls `redis.call` / `redis.pcall` (Valkey: `server.call`)
+  and is not Python source that merely embeds a script (an import, a `def`, a `class` line).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 SCRIPT_TEXT_METHODS = frozenset({"eval", "eval_ro", "register_script", "script_load"})
 _REDIS_LUA = re.compile(r"\b(?:redis|server)\s*\.\s*p?call\s*\(")
+_PYTHON = re.compile(r"(?m)^\s*(?:import\s+\w|from\s+[\w.]+\s+import\b|def\s+\w+\s*\(|"
+                     r"class\s+\w+\s*[:(])")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class ScriptArgument:
 
 
 def is_redis_lua(text: str) -> bool:
-    return bool(_REDIS_LUA.search(text))
+    return bool(_REDIS_LUA.search(text)) and not _PYTHON.search(text)
 
 
 def script_argument(model: "SemanticModel", call: cst.Call) -> Optional[ScriptArgument]:
