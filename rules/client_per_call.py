@@ -147,18 +147,19 @@ class ClientPerCall(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         kind = constructed(self.model, node)
+        if kind == "client" and shares_pool(node):
+            return
+        where = self._where(node)
+        if where is None:
+            return
         if kind is not None:
             what = _WHAT[kind]
-            if kind == "client" and shares_pool(node):
-                return
         else:
             factory = fresh_factory(self.model, node)
             if factory is None:
                 return
             what = f"{_WHAT[factory[0]]} (by `{factory[1]}()`)"
-        where = self._where(node)
-        if where is None or self._lazy(node) or in_test_code(self.model) or \
-                in_tooling(self.model):
+        if self._lazy(node) or in_test_code(self.model) or in_tooling(self.model):
             return
         self.report(node, self.message.format(what=what, where=where))
 
