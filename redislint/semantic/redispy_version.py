@@ -33,7 +33,23 @@ def parse(text: str) -> Optional[Version]:
 
 @lru_cache(maxsize=None)
 def installed() -> Optional[Version]:
-    """The redis-py version installed in this interpreter, or None."""
+    """The redis-py version installed in this interpreter, or None.
+
+    The `redis-X.Y.Z.dist-info` folder on `sys.path` answers in a few directory listings;
+    `importlib.metadata` (which builds every distribution's metadata) is the fallback."""
+    import os
+    import sys
+
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("redis-") and name.endswith((".dist-info", ".egg-info")):
+                found = parse(name[len("redis-"):].rsplit(".", 1)[0])
+                if found is not None:
+                    return found
     try:
         from importlib.metadata import PackageNotFoundError, version
     except ImportError:  # pragma: no cover - Python < 3.8
