@@ -179,9 +179,10 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="replicate each corpus 1x, 2x, 4x")
     args = parser.parse_args()
     import redislint
+    import redislint.rules
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(redislint.__file__).parent)],
-                   env=ENV, check=False)
+    folders = [str(Path(redislint.__file__).parent), *redislint.rules.__path__]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], env=ENV, check=False)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
     with tempfile.TemporaryDirectory(prefix="redislint-bench-") as tmp:
         workdir = Path(tmp)
