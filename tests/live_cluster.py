@@ -123,6 +123,90 @@ class LocalRedisCluster:
             finally:
                 node.close()
 
+    def primary_ports(self) -> List[int]:
+        """The ports of the nodes that are primaries now (a failover changes which)."""
+        return [port for port in self.ports if self._role(port)[0] == "master"]
+
+    def replica_ports(self, primary_port: int) -> List[int]:
+        """The ports of the replicas that replicate the primary on `primary_port` now."""
+        return [port for port in self.ports
+                if self._role(port)[:3] == ["slave", LOOPBACK, primary_port]]
+
+    def _role(self, port: int) -> list:
+        node = self.node_client(port, decode_responses=True)
+        try:
+            role = node.execute_command("ROLE")
+        finally:
+            node.close()
+        return [role[0], role[1], int(role[2])] if role[0] == "slave" else [role[0]]
+
+    def failover(self, replica_port: int, timeout: float = 20.0) -> float:
+        """Promote the replica on `replica_port`: `CLUSTER FAILOVER` sent to it (the coordinated,
+        lossless manual failover: its primary stops writes until the replica caught up). Waits
+        until every node maps the slots to it; returns how long that took, in seconds.
+
+        The primaries vote for a replica of a given primary at most once per two node
+        timeouts, so failing the same slots back over at once is refused (the manual failover
+        then times out after 5 s): the command is sent again every `2 * node timeout + 1` s.
+        """
+        began = time.monotonic()
+        deadline = began + timeout
+        again_every = 2 * self.node_timeout_ms / 1000 + 1
+        self._wait_known_replica(replica_port, deadline)
+        while True:
+            replica = self.node_client(replica_port)
+            try:
+                answer = replica.execute_command("CLUSTER FAILOVER")
+            finally:
+                replica.close()
+            if answer not in (b"OK", "OK", True):
+                raise ClusterStartError(f"CLUSTER FAILOVER on {replica_port} answered {answer!r}")
+            again = time.monotonic() + again_every
+            while not self._everyone_sees_primary(replica_port):
+                if time.monotonic() > deadline:
+                    raise ClusterStartError(f"{replica_port} not promoted after {timeout} s:\n"
+                                            f"{self._log(replica_port)}")
+                if time.monotonic() > again:
+                    break
+                time.sleep(0.05)
+            else:
+                return time.monotonic() - began
+
+    def _wait_known_replica(self, replica_port: int, deadline: float) -> None:
+        """Every node knows the replica as its primary's replica (they learn it by gossip):
+        before that, its primary ignores the failover request and the others do not vote."""
+        def line(port: int) -> str:
+            return next(entry for entry in self._cli(port, "cluster", "nodes").splitlines()
+                        if "myself" in entry)
+
+        while True:
+            mine = line(replica_port).split()
+            if mine[2].endswith("slave"):
+                claim = f"{mine[0]} {LOOPBACK}:{replica_port}@{replica_port + BUS_OFFSET} slave " \
+                        f"{mine[3]} "
+                if all(claim in self._cli(port, "cluster", "nodes") for port in self.ports
+                       if port != replica_port):
+                    return
+            if time.monotonic() > deadline:
+                raise ClusterStartError(f"the cluster never learnt that {replica_port} is a replica")
+            time.sleep(0.05)
+
+    def _everyone_sees_primary(self, port: int) -> bool:
+        if self._role(port)[0] != "master":
+            return False
+        for other in self.ports:
+            node = self.node_client(other)
+            try:
+                slots = node.execute_command("CLUSTER SLOTS")
+            except OSError:
+                return False
+            finally:
+                node.close()
+            owners = {int(entry[2][1]) for entry in slots}
+            if port not in owners:
+                return False
+        return True
+
     # -- life cycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> "LocalRedisCluster":
         for tool in (self.server, self.cli):
@@ -131,22 +215,38 @@ class LocalRedisCluster:
                     f"{tool} not found: install redis (apt-get install redis-server, which "
                     "provides redis-server and redis-cli) to run the Redis Cluster tests")
         began = time.monotonic()
-        deadline = began + timeout
         self.ports = free_cluster_ports(self.primaries * (1 + self.replicas))
+        self._bring_up(began + timeout, create=True)
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Stop every node and start it again: see `resume`."""
+        self.stop()
+        self.resume(timeout)
+
+    def resume(self, timeout: float = 30.0) -> None:
+        """Start the stopped nodes again on their ports. Each one reads back its
+        `nodes.conf`, so the cluster comes back with its slots, but (no persistence) without
+        any data or loaded script; client connections were dropped by the stop."""
+        self._bring_up(time.monotonic() + timeout, create=False)
+
+    def _bring_up(self, deadline: float, create: bool) -> None:
+        """Spawn a server on every port, (join them into a new cluster,) and wait until the
+        cluster is ok; on any failure, stop what was started."""
         try:
             for port in self.ports:
                 self._spawn(port)
             for port in self.ports:
                 self._wait_ping(port, deadline)
-            self._create(deadline)
+            if create:
+                self._create(deadline)
             self._wait_ok(deadline)
             if self.replicas:
                 self._wait_replicas(deadline)
         except BaseException:
             self.stop()
             raise
-        self.startup_seconds = time.monotonic() - began
-        return self
 
     def stop(self) -> None:
         for process in self.processes:

@@ -37,6 +37,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Union
 
 import redis
 
+from ._cluster import is_cluster
 from ._codec import dumps, loads, text
 from ._scripts import tagged
 
@@ -162,13 +163,29 @@ class StreamConsumer:
             if entries:
                 return entries
         block_ms = None if block is None else max(1, round(block * 1000))
-        reply = self._with_group(
-            lambda: self.client.xreadgroup(
-                self.group, self.consumer, {self.key: ">"}, count=count, block=block_ms
-            )
-        )
+        reply = self._with_group(lambda: self._read_new(count, block_ms))
         streams = reply.values() if isinstance(reply, dict) else (s[1] for s in reply or [])
         return [entry for batch in streams for entry in _entries(batch)]
+
+    def _read_new(self, count: int, block_ms: int | None) -> Any:
+        if is_cluster(self.client):
+            # redis-py finds the keys of XREADGROUP (a command with "movable" keys) by asking
+            # a node (COMMAND GETKEYS, twice): naming the stream's node saves those round
+            # trips. A MOVED reply is still followed; a connection error is retried by the
+            # ordinary path below, which refreshes the cluster's layout first.
+            args: list[Any] = ["GROUP", self.group, self.consumer, "COUNT", count]
+            if block_ms is not None:
+                args += ["BLOCK", block_ms]
+            node = self.client.get_node_from_key(self.key)
+            try:
+                return self.client.execute_command(
+                    "XREADGROUP", *args, "STREAMS", self.key, ">", target_nodes=node
+                )
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass
+        return self.client.xreadgroup(
+            self.group, self.consumer, {self.key: ">"}, count=count, block=block_ms
+        )
 
     def ack(self, *ids: str) -> int:
         """Mark entries processed; returns how many were still pending."""

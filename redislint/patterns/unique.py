@@ -17,18 +17,22 @@ Benefits
 Drawbacks
     Approximate mode cannot answer ``contains`` and its ``add`` returns an estimate of the new
     items (the estimate's increase). ``union_count`` is multi-key: on Redis Cluster, give every
-    tracker counted together the same ``tag`` so they share a slot. Without ``ttl`` the data is
-    permanent.
+    tracker counted together the same ``tag`` so they share a slot (it raises ``ValueError``
+    there otherwise, before sending anything). Without ``ttl`` the data is permanent.
 
 Keys and hash tags
-    ``unique:{name}`` by default; with ``tag=T`` the key is ``unique:{T}:name``, so trackers that
-    share ``T`` can be counted together on Redis Cluster.
+    One key per tracker: ``unique:{name}`` by default, so trackers spread over the cluster.
+    With ``tag=T`` the key is ``unique:{T}:name``: trackers that share ``T`` live in one slot,
+    which ``union_count`` needs (``SUNION`` in a script, or ``PFCOUNT`` of several keys, must
+    find every key on one node). A tag is a trade-off: all its trackers sit on one primary,
+    so tag the ones you count together (the days of one month, say), not everything.
 """
 
 from __future__ import annotations
 
 from typing import Any, Union
 
+from ._cluster import is_cluster, one_slot
 from ._scripts import tagged, to_ms
 
 Item = Union[str, bytes, int, float]
@@ -99,6 +103,11 @@ class UniqueTracker:
         if any(other.approximate != self.approximate for other in others):
             raise ValueError("cannot count a union of exact and approximate trackers")
         keys = [self.key, *(other.key for other in others)]
+        if is_cluster(self.client) and not one_slot(keys):
+            raise ValueError(
+                "union_count on Redis Cluster needs every tracker in one slot: create the "
+                "trackers counted together with the same tag="
+            )
         if self.approximate:
             return int(self.client.pfcount(*keys))
         return int(self._union(keys=keys))

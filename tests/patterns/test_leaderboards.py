@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 
-import redis
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -100,8 +99,8 @@ class LeaderboardMachine(RuleBasedStateMachine):
             self.client.delete(self.board.key)
 
 
-def test_leaderboard_matches_a_python_model(redis_server):
-    LeaderboardMachine.client = redis.Redis.from_url(redis_server.url)
+def test_leaderboard_matches_a_python_model(backend):
+    LeaderboardMachine.client = backend.connect()
     try:
         LeaderboardMachine.TestCase.settings = settings(
             max_examples=40,

@@ -6,7 +6,6 @@ import signal
 import time
 
 import pytest
-import redis
 
 from redislint.patterns.locks import Lock, LockNotAcquiredError, LockNotOwnedError
 
@@ -14,9 +13,9 @@ WORKERS = 6
 ROUNDS = 8
 
 
-def contend(url, name, barrier, results):
+def contend(backend, name, barrier, results):
     """Enter the critical section ROUNDS times; report overlaps and fence order violations."""
-    client = redis.Redis.from_url(url)
+    client = backend.connect()
     lock = Lock(client, name, timeout=5)
     violations, tokens = 0, []
     barrier.wait()
@@ -34,8 +33,8 @@ def contend(url, name, barrier, results):
     results.put((violations, tokens))
 
 
-def hold_forever(url, name, acquired):
-    lock = Lock(redis.Redis.from_url(url), name, timeout=1)
+def hold_forever(backend, name, acquired):
+    lock = Lock(backend.connect(), name, timeout=1)
     assert lock.acquire()
     acquired.set()
     time.sleep(60)
@@ -45,11 +44,11 @@ def fork():
     return multiprocessing.get_context("fork")
 
 
-def test_processes_behind_a_barrier_never_overlap(redis_server, name):
+def test_processes_behind_a_barrier_never_overlap(backend, name):
     context = fork()
     barrier, results = context.Barrier(WORKERS), context.Queue()
     processes = [
-        context.Process(target=contend, args=(redis_server.url, name, barrier, results))
+        context.Process(target=contend, args=(backend, name, barrier, results))
         for _ in range(WORKERS)
     ]
     for process in processes:
@@ -65,10 +64,10 @@ def test_processes_behind_a_barrier_never_overlap(redis_server, name):
         assert mine == sorted(mine)
 
 
-def test_crashed_holders_lock_expires(rb, redis_server, name):
+def test_crashed_holders_lock_expires(rb, backend, name):
     context = fork()
     acquired = context.Event()
-    holder = context.Process(target=hold_forever, args=(redis_server.url, name, acquired))
+    holder = context.Process(target=hold_forever, args=(backend, name, acquired))
     holder.start()
     try:
         assert acquired.wait(10)

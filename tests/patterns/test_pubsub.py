@@ -6,13 +6,26 @@ import time
 from redislint.patterns.pubsub import Publisher, Subscriber
 
 
-def wait_for_subscribers(client, channel, expected, timeout=5.0):
+def wait_for_subscribers(backend, channel, expected, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) == expected:
+        if backend.subscribers(channel) == expected:
             return True
         time.sleep(0.02)
     return False
+
+
+def probe_until_delivered(client, channel, received, timeout=5.0):
+    """Publish "probe" until the subscriber's handler got a message; returns that message.
+    At most once: messages sent while a subscriber reconnects may be lost."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        Publisher(client).publish(channel, "probe")
+        try:
+            return received.get(timeout=0.1)
+        except queue.Empty:
+            pass
+    return None
 
 
 def test_publish_reaches_subscriber_as_json(r, name):
@@ -31,26 +44,18 @@ def test_publish_reaches_subscriber_as_json(r, name):
     assert Publisher(r).publish(f"{name}:a", 1) == 0  # stop() unsubscribed
 
 
-def test_resubscribes_after_the_connection_is_killed(rb, name):
+def test_resubscribes_after_the_connection_is_killed(rb, backend, name):
     received = queue.Queue()
     subscriber = Subscriber(rb, name, handler=lambda c, m: received.put(m))
     subscriber.start()
     try:
         assert subscriber.wait_subscribed(5)
-        assert rb.client_kill_filter(_type="pubsub") >= 1
-        # At most once: messages sent while it reconnects may be lost, so probe until one lands.
-        deadline, delivered = time.monotonic() + 5, None
-        while delivered is None and time.monotonic() < deadline:
-            Publisher(rb).publish(name, "probe")
-            try:
-                delivered = received.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        assert delivered == "probe"
-        assert wait_for_subscribers(rb, name, 1)
+        assert backend.kill_pubsub_clients() >= 1
+        assert probe_until_delivered(rb, name, received) == "probe"
+        assert wait_for_subscribers(backend, name, 1)
     finally:
         subscriber.stop()
-    assert wait_for_subscribers(rb, name, 0)
+    assert wait_for_subscribers(backend, name, 0)
 
 
 def test_handler_errors_do_not_stop_the_subscriber(rb, name):

@@ -5,8 +5,6 @@ import os
 import signal
 import time
 
-import redis
-
 from redislint.patterns.queues import FifoQueue, PriorityQueue, ReliableQueue
 
 
@@ -36,20 +34,20 @@ def test_priority_order_fifo_within_priority_and_no_merging(r, name):
     assert jobs.pop(timeout=1) == {"k": 1}
 
 
-def reserve_and_hang(url, name, reserved):
-    queue = ReliableQueue(redis.Redis.from_url(url), name, visibility_timeout=1)
+def reserve_and_hang(backend, name, reserved):
+    queue = ReliableQueue(backend.connect(), name, visibility_timeout=1)
     delivery = queue.reserve(timeout=5)
     reserved.put(delivery.job)
     time.sleep(60)  # "processing" until SIGKILL
 
 
-def test_sigkilled_worker_job_is_recovered_after_visibility_timeout(rb, redis_server, name):
+def test_sigkilled_worker_job_is_recovered_after_visibility_timeout(rb, backend, name):
     queue = ReliableQueue(rb, name, visibility_timeout=1)
     for n in range(5):
         queue.push({"n": n})
     context = multiprocessing.get_context("fork")
     reserved = context.Queue()
-    worker = context.Process(target=reserve_and_hang, args=(redis_server.url, name, reserved))
+    worker = context.Process(target=reserve_and_hang, args=(backend, name, reserved))
     worker.start()
     try:
         lost_job = reserved.get(timeout=10)

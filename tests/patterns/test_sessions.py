@@ -35,13 +35,13 @@ def test_ids_have_at_least_128_random_bits(rb, name):
 
 
 def test_get_slides_the_ttl(rb, name):
-    store = SessionStore(rb, ttl=1.0, prefix=f"{name}:")
+    store = SessionStore(rb, ttl=0.6, prefix=f"{name}:")
     sid = store.create({"user": 1})
-    for _ in range(3):  # 1.5 s in total, longer than the 1 s TTL
-        time.sleep(0.5)
+    for _ in range(3):  # 0.9 s in total, longer than the 0.6 s TTL
+        time.sleep(0.3)
         assert store.get(sid) == {"user": 1}
-        assert rb.pttl(f"{name}:{{{sid}}}") > 900
-    time.sleep(1.2)
+        assert rb.pttl(f"{name}:{{{sid}}}") > 500
+    time.sleep(0.8)
     assert store.get(sid) is None
 
 

@@ -1,20 +1,35 @@
 from __future__ import annotations
 
 import pytest
+from redis.crc import key_slot
 
 from redislint.patterns.unique import UniqueTracker
 
 
 def test_exact_mode(r, name):
-    visitors = UniqueTracker(r, name)
+    visitors = UniqueTracker(r, name, tag=name)
     assert visitors.add("ann", "bob", "ann") == 2
     assert visitors.add("bob", "cy") == 1
     assert visitors.add() == 0
     assert visitors.count() == 3
     assert visitors.contains("cy") and not visitors.contains("dee")
-    other = UniqueTracker(r, f"{name}-2")
+    other = UniqueTracker(r, f"{name}-2", tag=name)  # one slot: counted together
     other.add("cy", "dee")
     assert visitors.union_count(other) == 4
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_union_of_untagged_trackers_needs_a_tag_on_a_cluster(rb, backend, name, approximate):
+    left = UniqueTracker(rb, f"{name}-a", approximate=approximate)
+    right = UniqueTracker(rb, f"{name}-b", approximate=approximate)
+    assert key_slot(left.key.encode()) != key_slot(right.key.encode())  # a fair test
+    left.add("x", "y")
+    right.add("y", "z")
+    if not backend.cluster:
+        assert left.union_count(right) == 3  # one server: any keys can be counted together
+        return
+    with pytest.raises(ValueError, match="same tag="):
+        left.union_count(right)
 
 
 def test_many_items_in_one_call_and_ttl(rb, name):

@@ -1,0 +1,177 @@
+"""The patterns through a Redis Cluster failover: a replica promoted with `CLUSTER FAILOVER`.
+
+A cluster of its own for this module (three primaries, one replica each), since failing over
+changes the layout the other tests' cluster keeps. `CLUSTER FAILOVER` sent to a replica is the
+coordinated manual failover: its primary stops accepting writes until the replica has caught up,
+then the replica takes the slots. No acknowledged write is lost, and a client that still sends
+to the old primary gets MOVED and follows it: the patterns must keep working, with the same
+client objects, without the application doing anything.
+"""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+
+from live_cluster import ClusterStartError, LocalRedisCluster
+from redislint.patterns.locks import Lock
+from redislint.patterns.pubsub import Publisher, Subscriber
+from redislint.patterns.queues import ReliableQueue
+from test_pubsub import probe_until_delivered
+from test_resilience import OPERATIONS, scripted_operations
+
+FAILOVER_SECONDS = 20  # the bound on one promotion, far above the ~1 s it takes
+
+
+@pytest.fixture(scope="module")
+def replicated() -> Iterator[LocalRedisCluster]:
+    with tempfile.TemporaryDirectory(prefix="redislint-failover-") as workdir:
+        cluster = LocalRedisCluster(Path(workdir), primaries=3, replicas=1)
+        try:
+            cluster.start(timeout=60)
+        except (ClusterStartError, OSError) as error:
+            pytest.fail(f"cannot start a Redis Cluster with replicas: {error}", pytrace=False)
+        cluster.untouched = set(cluster.primary_ports())  # type: ignore[attr-defined]
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+def fresh_name(cluster: LocalRedisCluster, template: str) -> str:
+    """A unique name whose key (``template`` filled with it) lives on slots no test has failed
+    over yet: the primaries refuse to fail the same slots over again for 2 node timeouts."""
+    client = cluster.client()
+    try:
+        for _ in range(1000):
+            name = f"f{uuid.uuid4().hex[:10]}"
+            if client.get_node_from_key(template.format(name)).port in cluster.untouched:
+                return name
+    finally:
+        client.close()
+    raise AssertionError(f"no untouched primary left among {cluster.primary_ports()}")
+
+
+def fail_over(cluster: LocalRedisCluster, client: Any, key: str) -> int:
+    """Promote the replica of the primary holding ``key``; returns the new primary's port."""
+    primary = client.get_node_from_key(key).port
+    [replica] = cluster.replica_ports(primary)
+    cluster.untouched.discard(primary)
+    took = cluster.failover(replica, timeout=FAILOVER_SECONDS)
+    assert took < FAILOVER_SECONDS
+    assert cluster.replica_ports(replica) == [primary]  # the old primary follows the new one
+    return replica
+
+
+def test_locks_and_queues_keep_working_through_a_failover(replicated):
+    # lock:{name} and rqueue:{name}:*, and the busy worker's keys: one slot, one primary.
+    name = fresh_name(replicated, "lock:{{{}}}")
+    client = replicated.client()
+    holder, rival = Lock(client, name, timeout=30), Lock(client, name, timeout=30)
+    jobs = ReliableQueue(client, name, visibility_timeout=0.5)
+    assert holder.acquire(blocking=False)
+    before = holder.fencing_token
+    for n in range(10):
+        jobs.push({"n": n})
+    done = [jobs.reserve()]
+    assert jobs.ack(done[0])
+    abandoned = jobs.reserve()  # its worker "dies": never acked
+
+    # Meanwhile another thread keeps locking and queueing on the same primary.
+    errors: List[BaseException] = []
+    cycles = [0]
+    stop = threading.Event()
+
+    def busy() -> None:
+        own = replicated.client()
+        lock = Lock(own, name, timeout=5, prefix="busy-lock:")  # busy-lock:{name}: same slot
+        work = ReliableQueue(own, name, visibility_timeout=30, prefix="busy-rqueue:")
+        while not stop.is_set():
+            try:
+                with lock:
+                    work.push(cycles[0])
+                    delivery = work.reserve()
+                    assert delivery is not None and work.ack(delivery)
+                cycles[0] += 1
+            except BaseException as error:  # noqa: BLE001 - reported by the test
+                errors.append(error)
+                return
+        own.close()
+
+    worker = threading.Thread(target=busy, daemon=True)
+    worker.start()
+    time.sleep(0.2)
+    before_cycles = cycles[0]
+    promoted = fail_over(replicated, client, holder.key)
+    time.sleep(0.3)
+    stop.set()
+    worker.join(10)
+    assert errors == []
+    assert cycles[0] > before_cycles  # the busy worker went on through the failover
+
+    # The lock: still held (the write was replicated), still exclusive, released by its
+    # owner, and the fence goes on increasing from the promoted replica's copy.
+    assert holder.owned()
+    assert client.get_node_from_key(holder.key).port == promoted  # the client followed MOVED
+    assert not rival.acquire(blocking=False)
+    holder.release()
+    assert rival.acquire(blocking=False) and rival.fencing_token == before + 1
+    rival.release()
+
+    # The queue: the in-flight delivery is still in flight, the rest still ready, nothing
+    # lost, nothing twice, and the abandoned job comes back after its visibility timeout.
+    while (delivery := jobs.reserve()) is not None:
+        assert jobs.ack(delivery)
+        done.append(delivery)
+    time.sleep(0.55)
+    assert jobs.recover() == 1
+    again = jobs.reserve()
+    assert again.job == abandoned.job and again.attempt == 2 and jobs.ack(again)
+    done.append(again)
+    assert sorted(d.job["n"] for d in done) == list(range(10))
+    client.close()
+
+
+def test_every_scripted_pattern_works_after_a_failover(replicated):
+    """Each scripted pattern (its keys all tagged with one name, so on one primary) before and
+    after that primary fails over, with the same client: the promoted replica has the data but
+    none of the scripts loaded, and the client's slot map is out of date."""
+    name = fresh_name(replicated, "lock:{{{}}}")
+    client = replicated.client()
+    runs = scripted_operations(client, name)
+    assert [operation for operation in OPERATIONS if not runs[operation]()] == []
+    fail_over(replicated, client, f"lock:{{{name}}}")
+    failed = {}
+    for operation in OPERATIONS:
+        try:
+            if not runs[operation]():
+                failed[operation] = "returned a falsy result"
+        except Exception as error:  # noqa: BLE001 - report every operation that failed
+            failed[operation] = f"{type(error).__name__}: {error}"
+    assert failed == {}
+    client.close()
+
+
+def test_a_sharded_subscriber_follows_its_channel_to_the_new_primary(replicated):
+    channel = fresh_name(replicated, "{}")
+    client = replicated.client()
+    received: "queue.Queue[Any]" = queue.Queue()
+    subscriber = Subscriber(client, channel, handler=lambda c, m: received.put(m))
+    subscriber.start()
+    try:
+        assert subscriber.wait_subscribed(5)
+        assert Publisher(client).publish(channel, "before") == 1
+        assert received.get(timeout=5) == "before"
+        fail_over(replicated, client, channel)
+        assert probe_until_delivered(client, channel, received, timeout=10) == "probe"
+        assert subscriber.wait_subscribed(5)
+    finally:
+        subscriber.stop()
+        client.close()
