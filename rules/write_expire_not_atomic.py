@@ -68,6 +68,11 @@ class WriteExpireNotAtomic(Rule):
     fix_safety = "safe"
 
     VALID = [
+        # The caller may pass a transaction pipeline: atomicity cannot be told (rq's Result.save).
+        Valid('import redis\nclass Result:\n    def __init__(self):\n        self.connection = redis.Redis()\n'
+              '    def save(self, key, ttl, pipeline=None):\n'
+              '        connection = pipeline if pipeline is not None else self.connection\n'
+              '        connection.xadd(key, {"v": 1}, maxlen=10)\n        connection.expire(key, ttl)\n'),
         Valid('import redis\nr = redis.Redis()\ndef save(sid, data):\n    with r.pipeline() as p:\n'
               '        p.hset(f"session:{sid}", mapping=data)\n        p.expire("session:" + sid, 1800)\n'
               '        p.execute()\n'),

@@ -141,7 +141,8 @@ class Inferer:
         if isinstance(expr, (cst.BooleanOperation, cst.IfExp)):
             sides = (expr.left, expr.right) if isinstance(expr, cst.BooleanOperation) else (
                 expr.body, expr.orelse)
-            return either(*(self._infer(side, lookup, cls, self_name, depth + 1) for side in sides))
+            return either(*(self._infer(side, lookup, cls, self_name, depth + 1)
+                            or _named_pipeline(side) for side in sides))
         return None
 
     def _name(self, name: str, lookup: Lookup) -> Optional[RedisObject]:
@@ -289,6 +290,15 @@ class Inferer:
         if receiver is None:
             return None
         return derived(receiver, method, call)
+
+
+def _named_pipeline(expr: cst.BaseExpression) -> Optional[RedisObject]:
+    """In a choice between a client and something unknown (`pipeline if pipeline is not None
+    else self.connection`), an unknown named like a pipeline may be one: atomicity unknown."""
+    name = dotted(expr)
+    if name is not None and "pipe" in name.rsplit(".", 1)[-1].lower():
+        return RedisObject("pipeline", transaction=None)
+    return None
 
 
 def either(*options: Optional[RedisObject]) -> Optional[RedisObject]:
