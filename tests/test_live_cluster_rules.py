@@ -5,7 +5,8 @@ RL803 (logical-db-with-cluster) is executed as the program it is: its text is ru
 redis-py constructors redirected to the live cluster, then the calls listed in `PLANS` below.
 Each INVALID example must fail there the way its rule says (the error is matched), each VALID
 twin must run without error. An example a plan does not cover fails `test_every_example_has_a_plan`,
-so examples and proof cannot drift apart.
+so examples and proof cannot drift apart. The last section does the same for RL205
+(pipeline-not-executed) and RL206 (watch-without-retry) on redis-py's cluster pipelines.
 
 Two redirections: "cluster" turns every client (`redis.Redis`, `from_url`, `RedisCluster`) into a
 `RedisCluster` on the live cluster, i.e. the code after its move to Cluster; "node" keeps plain
@@ -17,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
+import types
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 from urllib.parse import urlsplit, urlunsplit
@@ -336,3 +340,308 @@ def test_a_cluster_that_cannot_start_says_why(tmp_path):
     with pytest.raises(ClusterStartError, match="no-redis-cli not found: install redis"):
         broken.start()
     assert broken.processes == []
+
+
+# == RL205 (pipeline-not-executed) and RL206 (watch-without-retry) on cluster pipelines ==========
+# redis-py's cluster client has pipelines of its own (`ClusterPipeline`): without
+# `transaction=True` they group commands per node and refuse watch()/multi(); with it they run
+# MULTI/EXEC (and WATCH) on the one node of the keys' slot. Each example runs as the program it
+# is, its clients made `RedisCluster`s on the live cluster ("cluster" redirection above). Where
+# an example WATCHes through a plain `pipeline()`, it cannot run on a cluster as written: that
+# refusal is checked on the source as is (`as_written`), and the rule's point is shown on the
+# source with `pipeline(transaction=True)`, the one change the move to Cluster needs.
+PIPELINE_RULES = ("RL205", "RL206")
+NOT_TRANSACTIONAL = r"method watch\(\) is not supported outside of transactional context"
+WATCH_FAILED = r"WatchError: Watched variable changed"
+CLIENT_WATCH = "Call WATCH from a Pipeline object"
+WRITES = ("set", "expire", "incr", "sadd", "incrby", "decrby")
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    """`run`: statements executed in the example's namespace after its text ran (`live` is an
+    inspecting cluster client, `run(coroutine)` runs async code, `live_async_cluster()` makes an
+    async cluster client); `check`: an expression that must then be true; `error`: what the run
+    must raise (INVALID examples whose harm is an exception). `transactional`: the example
+    WATCHes through `pipeline()`, so it runs with `pipeline(transaction=True)`, and as written it
+    must fail with `as_written` (a regex of the error) or, if it swallows errors, leave
+    `as_written_check` true. `interfere`: a concurrent writer sets key `interfere[0]` to 500
+    just before each of the first `interfere[1]` MULTIs (at `execute()` when `at_execute`).
+    `sends_nothing`: no write command reached any node (INFO commandstats of every primary).
+    """
+
+    run: Sequence[str] = ()
+    check: str = "True"
+    error: str = ""
+    transactional: bool = False
+    as_written: str = NOT_TRANSACTIONAL
+    as_written_check: str = ""
+    interfere: Tuple[str, int] = ("", 0)
+    at_execute: bool = False
+    sends_nothing: bool = False
+    sends_no_watch: bool = False
+    warns: str = ""
+    stub: str = ""  # a retry library the example imports, stubbed (see `_stub`)
+    not_cluster_code: str = ""
+
+
+PIPELINE_PLANS: Dict[Tuple[str, str, int], PipelinePlan] = {
+    # -- RL205 pipeline-not-executed: the queued commands never reach any node -----------------
+    ("RL205", "VALID", 0): PipelinePlan(
+        ["save('7', 'v')"], "live.get('user:7') == b'v' and 0 < live.ttl('user:7') <= 60"),
+    ("RL205", "VALID", 1): PipelinePlan(
+        ["save('7', ['a', 'b'])", "n = chained('c')"],
+        "live.smembers('tags:7') == {b'a', b'b'} and n == [1, True] and 0 < live.ttl('c') <= 5"),
+    ("RL205", "VALID", 2): PipelinePlan(
+        ["queue('7', 'v').execute()", "both('8', 'w')"],
+        "live.get('user:7') == b'v' and live.get('a:8') == b'w'"),
+    ("RL205", "VALID", 3): PipelinePlan(
+        ["b = Batch()", "b.add('x')", "b.pipe.execute()", "b.start()", "b.current.execute()"],
+        "live.get('x') == b'1' and live.get('n') == b'1'"),
+    ("RL205", "VALID", 4): PipelinePlan(
+        ["live.set('k', 5)", "got = read('k')", "bump('k')"],
+        "got == b'5' and live.get('k') == b'6'", transactional=True),
+    ("RL205", "VALID", 5): PipelinePlan(not_cluster_code="not Redis"),
+    ("RL205", "VALID", 6): PipelinePlan(
+        ["run(save(live_async_cluster(), 'k', 'v'))"],
+        "live.get('k') == b'v' and 0 < live.ttl('k') <= 60"),
+    ("RL205", "VALID", 7): PipelinePlan(
+        ["save(['a', 'b'])"], "[live.get(k) for k in ('a', 'b', 'x')] == [b'1'] * 3"),
+    ("RL205", "INVALID", 0): PipelinePlan(
+        ["result = save('7', 'v')"], "result is None and live.exists('user:7') == 0",
+        sends_nothing=True),
+    ("RL205", "INVALID", 1): PipelinePlan(
+        ["result = Counter('redis://cache:6379/0').hit('a')"],
+        "result is None and live.exists('hits:a') == 0", sends_nothing=True),
+    ("RL205", "INVALID", 2): PipelinePlan(
+        ["result = run(save(live_async_cluster(), 'k', 'v'))"],
+        "result is None and live.exists('k') == 0 and live.exists('n:k') == 0",
+        sends_nothing=True),
+    ("RL205", "INVALID", 3): PipelinePlan(
+        ["result = save('7', 'v')"], "result == [] and live.exists('user:7') == 0",
+        sends_nothing=True),
+    ("RL205", "INVALID", 4): PipelinePlan(
+        ["result = save('k', 'v')"], "result is None and live.exists('k') == 0",
+        sends_nothing=True),
+    ("RL205", "INVALID", 5): PipelinePlan(
+        ["live.set('k', 1)", "result = bump('k')"], "result is None and live.get('k') == b'1'",
+        transactional=True),
+    # -- RL206 watch-without-retry: a conflict fails or loses the update; a retry does not ------
+    ("RL206", "VALID", 0): PipelinePlan(
+        ["live.set('k', 1)", "bump('k')"], "live.get('k') == b'501'", transactional=True,
+        interfere=("k", 1)),
+    ("RL206", "VALID", 1): PipelinePlan(  # client.transaction() is transactional as written
+        ["live.set('k', 1)", "bump('k')"], "live.get('k') == b'501'", interfere=("k", 1)),
+    ("RL206", "VALID", 2): PipelinePlan(
+        ["live.set('k', 1)", "first = try_bump('k')", "second = try_bump('k')"],
+        "first is False and second is True and live.get('k') == b'501'", transactional=True,
+        interfere=("k", 1)),
+    ("RL206", "VALID", 3): PipelinePlan(
+        ["live.set('k', 1)", "bump('k')"], "live.get('k') == b'501'", transactional=True,
+        interfere=("k", 1)),
+    ("RL206", "VALID", 4): PipelinePlan(
+        ["live.set('k', 1)", "bump('k')"], "live.get('k') == b'501'", transactional=True,
+        interfere=("k", 1), stub="tenacity"),
+    ("RL206", "VALID", 5): PipelinePlan(
+        not_cluster_code="Celery retries the task in a worker; Celery is not installed here"),
+    ("RL206", "VALID", 6): PipelinePlan(
+        ["p = live.pipeline(transaction=True)", "step(p, 'k')", "p.execute()"],
+        "live.get('k') == b'1'"),
+    ("RL206", "VALID", 7): PipelinePlan(not_cluster_code="not Redis"),
+    ("RL206", "VALID", 8): PipelinePlan(["bump('k')", "bump('k')"], "live.get('k') == b'2'"),
+    ("RL206", "VALID", 9): PipelinePlan(
+        ["live.set('k', 1)", "bump('k')"], "live.get('k') == b'501'", transactional=True,
+        interfere=("k", 1)),
+    ("RL206", "INVALID", 0): PipelinePlan(  # the update fails
+        ["live.set('k', 100)", "debit('k', 30)"], "live.get('k') == b'500'", error=WATCH_FAILED,
+        transactional=True, interfere=("k", 1)),
+    ("RL206", "INVALID", 1): PipelinePlan(  # the update is lost, silently
+        ["live.set('wallet:1', 100)", "result = Wallet('redis://db:6379/0').debit('1', 30)"],
+        "result is None and live.get('wallet:1') == b'500'", transactional=True,
+        as_written_check="result is None and live.get('wallet:1') == b'100'",
+        interfere=("wallet:1", 1)),
+    ("RL206", "INVALID", 2): PipelinePlan(
+        ["live.set('k', 100)", "run(debit(live_async_cluster(), 'k', 30))"],
+        "live.get('k') == b'500'", error=WATCH_FAILED, interfere=("k", 1)),
+    ("RL206", "INVALID", 3): PipelinePlan(  # unprotected: the concurrent 500 is overwritten
+        ["live.set('k', 100)", "debit('k', 30)"], "live.get('k') == b'70'",
+        interfere=("k", 1), at_execute=True, warns=CLIENT_WATCH, sends_no_watch=True),
+    ("RL206", "INVALID", 4): PipelinePlan(
+        ["run(lock_in(live_async_cluster(), 7))"], warns=CLIENT_WATCH, sends_no_watch=True),
+    ("RL206", "INVALID", 5): PipelinePlan(
+        ["live.set('k', 1)", "result = bump('k')"], "result is None and live.get('k') == b'500'",
+        transactional=True, as_written_check="result is None and live.get('k') == b'1'",
+        interfere=("k", 3)),
+}
+
+
+def _pipeline_examples() -> Iterator[Any]:
+    for code in PIPELINE_RULES:
+        rule = by_code()[code]
+        for kind in ("VALID", "INVALID"):
+            for index, example in enumerate(getattr(rule, kind)):
+                yield pytest.param(code, kind, index, example, id=f"{code}-{kind.lower()}-{index}")
+
+
+PIPELINE_EXAMPLES = list(_pipeline_examples())
+
+
+def test_every_pipeline_example_has_a_plan():
+    wanted = {(p.values[0], p.values[1], p.values[2]) for p in PIPELINE_EXAMPLES}
+    assert wanted == set(PIPELINE_PLANS), (
+        f"examples without a live plan: {sorted(wanted - set(PIPELINE_PLANS))}; "
+        f"plans without an example: {sorted(set(PIPELINE_PLANS) - wanted)}")
+    for (code, kind, index), plan in PIPELINE_PLANS.items():
+        assert bool(plan.run) != bool(plan.not_cluster_code), (code, kind, index)
+        if kind == "INVALID":  # each shows the harm: an error, a lost write, or nothing sent
+            assert plan.run and (plan.error or plan.check != "True" or plan.warns)
+
+
+def _stub(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """tenacity is not a dependency here: a stub with the behaviour the example relies on
+    (`retry(stop=stop_after_attempt(n))` runs the function again on any exception, n times
+    in all, then re-raises)."""
+    assert name == "tenacity"
+    module = types.ModuleType("tenacity")
+
+    def stop_after_attempt(attempts: int) -> int:
+        return attempts
+
+    def retry(stop: int) -> Any:
+        def decorate(function: Any) -> Any:
+            def retried(*args: Any, **kwargs: Any) -> Any:
+                for attempt in range(1, stop + 1):
+                    try:
+                        return function(*args, **kwargs)
+                    except Exception:
+                        if attempt == stop:
+                            raise
+            return retried
+        return decorate
+
+    module.retry, module.stop_after_attempt = retry, stop_after_attempt  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tenacity", module)
+
+
+def _interfere(monkeypatch: pytest.MonkeyPatch, live: Any, key: str, times: int,
+               at_execute: bool) -> None:
+    """Another client writes `key` just before the example's next MULTI (or execute())."""
+    left = [times]
+
+    def write() -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            live.set(key, 500)
+
+    for pipeline in (redis.cluster.ClusterPipeline, redis.asyncio.cluster.ClusterPipeline):
+        name = "execute" if at_execute else "multi"
+        original = getattr(pipeline, name)
+        if asyncio.iscoroutinefunction(original):
+            async def hooked_async(self: Any, *args: Any, _original: Any = original,
+                                   **kwargs: Any) -> Any:
+                write()
+                return await _original(self, *args, **kwargs)
+            monkeypatch.setattr(pipeline, name, hooked_async)
+        else:
+            def hooked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                write()
+                return _original(self, *args, **kwargs)
+            monkeypatch.setattr(pipeline, name, hooked)
+
+
+def _command_calls(primaries: Sequence[Any], commands: Sequence[str]) -> int:
+    """How many of `commands` the primaries have executed so far (INFO commandstats)."""
+    total = 0
+    for node in primaries:
+        stats = node.info("commandstats")
+        total += sum(int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+                     for command in commands)
+    return total
+
+
+def _run_pipeline_example(source: str, plan: PipelinePlan, cluster: Any, live: Any) -> Dict:
+    namespace: Dict[str, Any] = {"__name__": "example"}
+    exec(compile(source, "<example>", "exec"), namespace)  # noqa: S102 - the rule's example
+    made: list = []
+
+    def live_async_cluster() -> Any:
+        made.append(redis.asyncio.cluster.RedisCluster(host="127.0.0.1", port=cluster.port))
+        return made[-1]
+
+    async def closing(coroutine: Any) -> Any:
+        try:
+            return await coroutine
+        finally:
+            for client in made:
+                await client.aclose()
+
+    namespace.update(live=live, live_async_cluster=live_async_cluster,
+                     run=lambda coroutine: asyncio.run(closing(coroutine)))
+    for statement in plan.run:
+        exec(statement, namespace)  # noqa: S102 - statements written in PIPELINE_PLANS
+    return namespace
+
+
+def _attempt(source: str, plan: PipelinePlan, cluster: Any, live: Any) -> Tuple[Dict, str]:
+    """Run the example; its namespace and the error it raised ("" if none)."""
+    namespace: Dict[str, Any] = {}
+    try:
+        namespace = _run_pipeline_example(source, plan, cluster, live)
+    except FAILURES as error:
+        return namespace, f"{type(error).__name__}: {error}"
+    return namespace, ""
+
+
+@pytest.mark.parametrize("code, kind, index, example", PIPELINE_EXAMPLES)
+def test_pipeline_example_runs_on_the_cluster_as_its_rule_says(code, kind, index, example,
+                                                              cluster, monkeypatch):
+    plan = PIPELINE_PLANS[(code, kind, index)]
+    rule = by_code()[code]
+    source = example.code
+    if plan.not_cluster_code:
+        assert lint_source(source.encode(), "example.py", Settings(), [rule]) == []
+        return
+    # Made before the redirection: a RedisCluster to inspect with, a plain client per primary.
+    live = cluster.client()
+    primaries = [cluster.node_client(port) for port in cluster.primary_ports()]
+    _redirect(monkeypatch, cluster, "cluster")
+    if plan.stub:
+        _stub(monkeypatch, plan.stub)
+    try:
+        if plan.transactional:
+            # As written: refused (or, behind a broad except, silently nothing done).
+            namespace, error = _attempt(source, plan, cluster, live)
+            if plan.as_written_check:
+                assert error == "" and eval(plan.as_written_check, namespace), \
+                    f"{code} {kind} {index} as written: {error}"  # noqa: S307
+            else:
+                assert re.search(plan.as_written, error), f"as written: {error or 'no error'}"
+            for node in primaries:
+                node.flushall()
+            source = source.replace(".pipeline()", ".pipeline(transaction=True)")
+            assert "transaction=True" in source
+            # The change keeps the rule's verdict.
+            found = [f.code for f in lint_source(source.encode(), "example.py", Settings(),
+                                                 [rule])]
+            assert found == ([code] if kind == "INVALID" else [])
+        if plan.interfere[1]:
+            _interfere(monkeypatch, live, plan.interfere[0], plan.interfere[1], plan.at_execute)
+        writes, watches = _command_calls(primaries, WRITES), _command_calls(primaries, ["watch"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            namespace, error = _attempt(source, plan, cluster, live)
+        if plan.error:
+            assert re.search(plan.error, error), f"{code} {kind} {index}: {error or 'no error'}"
+        else:
+            assert error == "", f"{code} {kind} {index} failed: {error}"
+        assert eval(plan.check, {**namespace, "live": live}), \
+            f"{code} {kind} {index}: {plan.check}"  # noqa: S307
+        if plan.sends_nothing:
+            assert _command_calls(primaries, WRITES) == writes
+        if plan.sends_no_watch:
+            assert _command_calls(primaries, ["watch"]) == watches
+        if plan.warns:
+            assert any(plan.warns in str(warning.message) for warning in caught)
+    finally:
+        for client in [live, *primaries]:
+            client.close()
