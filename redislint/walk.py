@@ -48,16 +48,33 @@ def child_fields(node_type: type) -> Tuple[str, ...]:
     return fields
 
 
-def iter_children(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+# type -> True for CST nodes: `isinstance(x, cst.CSTNode)` goes through ABC machinery, and the
+# walk asks it for every field of every node.
+_IS_NODE: Dict[type, bool] = {}
+
+
+def _is_node(value_type: type) -> bool:
+    known = _IS_NODE.get(value_type)
+    if known is None:
+        known = _IS_NODE[value_type] = issubclass(value_type, cst.CSTNode)
+    return known
+
+
+def children_of(node: cst.CSTNode) -> List[cst.CSTNode]:
     """The node's meaningful children in source order (no whitespace or punctuation)."""
+    out: List[cst.CSTNode] = []
     for name in child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif type(value) is tuple or type(value) is list:
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
+        value_type = type(value)
+        if value_type is tuple or value_type is list:
+            out.extend(item for item in value if _is_node(type(item)))
+        elif _is_node(value_type):
+            out.append(value)
+    return out
+
+
+def iter_children(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+    return iter(children_of(node))
 
 
 @lru_cache(maxsize=None)
@@ -116,7 +133,7 @@ class Dispatcher:
                 handler(node)
             ancestors.append(node)
             push((node, True))
-            children = list(iter_children(node))
-            for child in reversed(children):
-                push((child, False))
+            children = children_of(node)
+            for index in range(len(children) - 1, -1, -1):
+                push((children[index], False))
 

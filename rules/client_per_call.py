@@ -149,9 +149,6 @@ class ClientPerCall(Rule):
         kind = constructed(self.model, node)
         if kind == "client" and shares_pool(node):
             return
-        where = self._where(node)
-        if where is None:
-            return
         if kind is not None:
             what = _WHAT[kind]
         else:
@@ -159,6 +156,9 @@ class ClientPerCall(Rule):
             if factory is None:
                 return
             what = f"{_WHAT[factory[0]]} (by `{factory[1]}()`)"
+        where = self._where(node)  # after the cheap checks: most calls construct nothing
+        if where is None:
+            return
         if self._lazy(node) or in_test_code(self.model) or in_tooling(self.model):
             return
         self.report(node, self.message.format(what=what, where=where))
