@@ -2,4 +2,9 @@
 
 Every redislint finding points to one of these as "use instead". Import the module you need,
 for example ``from redislint.patterns.locks import Lock``; ``redislint patterns`` lists them.
+
+Each pattern takes a ``redis.Redis`` or a ``redis.cluster.RedisCluster`` client and behaves the
+same on both: the tests run every one on a single server and on a three-primary Redis Cluster,
+and through a replica's promotion. Each module's "Keys and hash tags" says which keys share a
+Cluster slot, and why.
 """

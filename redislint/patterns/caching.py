@@ -29,7 +29,10 @@ Drawbacks
 
 Keys and hash tags
     ``cache:{key}`` holds the value and ``cache:{key}:lease`` the fill lease. The scripts touch
-    both atomically, so they share the ``{key}`` hash tag and live in one Cluster slot.
+    both atomically, so they share the ``{key}`` hash tag and live in one Cluster slot; different
+    keys hash apart, so a cache spreads over every primary. ``set_many`` (and so
+    ``CacheWarmer.warm``) needs no atomicity across keys: its pipeline is not a transaction and
+    may span slots, costing one round trip per primary involved on a cluster.
 """
 
 from __future__ import annotations

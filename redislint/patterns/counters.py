@@ -20,7 +20,8 @@ Drawbacks
     with ``total``). Windows without any increment read as 0 even before the counter existed.
 
 Keys and hash tags
-    One key per counter, ``counter:{name}``; no multi-key step.
+    One key per counter, ``counter:{name}``: all its windows are fields of that one hash, so
+    nothing must share a slot, and counters spread over a cluster by name.
 """
 
 from __future__ import annotations

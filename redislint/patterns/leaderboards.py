@@ -20,7 +20,9 @@ Drawbacks
     delete or rename them when a season ends.
 
 Keys and hash tags
-    One key per board, ``leaderboard:{name}``; no multi-key step.
+    One key per board, ``leaderboard:{name}``: every operation reads or writes that sorted set
+    alone, so nothing must share a slot; a board lives on one primary of a cluster, and boards
+    spread by name.
 """
 
 from __future__ import annotations

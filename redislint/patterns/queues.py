@@ -30,9 +30,12 @@ Drawbacks
     permanent by design: no TTL on these keys. ``BLMOVE`` needs Redis 6.2.
 
 Keys and hash tags
-    A priority queue's sorted set and its sequence counter share the ``{name}`` tag, as do the
-    five keys of a reliable queue (``ready``, ``jobs``, ``attempts``, ``inflight``, ``dead``):
-    each script touches several of them atomically.
+    A FIFO queue is one list, ``queue:{name}``. A priority queue's sorted set and its sequence
+    counter share the ``{name}`` tag, as do the five keys of a reliable queue (``ready``,
+    ``jobs``, ``attempts``, ``inflight``, ``dead``): each script touches several of them
+    atomically, and ``BLMOVE`` waits on one of them. So a queue lives in one slot, on one
+    primary of a cluster, and its throughput is that node's: spread heavy traffic over several
+    queues (names), which hash apart.
 """
 
 from __future__ import annotations

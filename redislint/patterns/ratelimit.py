@@ -29,7 +29,10 @@ Drawbacks
     Redis outage needs an explicit fail-open or fail-closed decision by the caller.
 
 Keys and hash tags
-    One key per limiter and identity, ``ratelimit:<algorithm>:{identity}``; no multi-key step.
+    One key per limiter and identity, ``ratelimit:<algorithm>:{identity}``, and each script
+    touches that key only: no multi-key step, so nothing must share a slot. The identity is the
+    tag, so identities spread over a cluster, while the limiters of one identity (one per
+    algorithm or prefix) sit together on its primary.
 """
 
 from __future__ import annotations

@@ -24,7 +24,10 @@ Drawbacks
     ``get``.
 
 Keys and hash tags
-    One key per session, ``session:{sid}``; nothing needs to share a slot.
+    One key per session, ``session:{sid}``: every script touches that one key, so nothing needs
+    to share a slot, and with the random id as the tag, sessions spread evenly over a cluster.
+    ``rotate`` is the one step across two keys, and two random ids never share a slot: hence its
+    two round trips (the take, then the create) instead of one script.
 """
 
 from __future__ import annotations

@@ -28,7 +28,10 @@ Drawbacks
 Keys and hash tags
     ``stream:{name}`` and its dead-letter stream ``stream:{name}:dead`` share the ``{name}`` tag:
     dead-lettering writes the one and acks in the other in a single script. The streams are
-    permanent by design and bounded by ``maxlen``.
+    permanent by design and bounded by ``maxlen``. On Redis Cluster, ``read`` sends
+    ``XREADGROUP`` straight to the stream's primary: for a command whose keys can be anywhere in
+    its arguments, redis-py would first ask a node where they are (``COMMAND GETKEYS``, two
+    more round trips per read).
 """
 
 from __future__ import annotations
