@@ -360,8 +360,8 @@ WRITES = ("set", "expire", "incr", "sadd", "incrby", "decrby")
 @dataclass(frozen=True)
 class PipelinePlan:
     """`run`: statements executed in the example's namespace after its text ran (`live` is an
-    inspecting cluster client, `run(coroutine)` runs async code, `live_async_cluster()` makes an
-    async cluster client); `check`: an expression that must then be true; `error`: what the run
+    inspecting cluster client, `run(lambda: coroutine)` runs async code, `live_async_cluster()`
+    makes an async cluster client); `check`: an expression that must then be true; `error`: what the run
     must raise (INVALID examples whose harm is an exception). `transactional`: the example
     WATCHes through `pipeline()`, so it runs with `pipeline(transaction=True)`, and as written it
     must fail with `as_written` (a regex of the error) or, if it swallows errors, leave
@@ -403,7 +403,7 @@ PIPELINE_PLANS: Dict[Tuple[str, str, int], PipelinePlan] = {
         "got == b'5' and live.get('k') == b'6'", transactional=True),
     ("RL205", "VALID", 5): PipelinePlan(not_cluster_code="not Redis"),
     ("RL205", "VALID", 6): PipelinePlan(
-        ["run(save(live_async_cluster(), 'k', 'v'))"],
+        ["run(lambda: save(live_async_cluster(), 'k', 'v'))"],
         "live.get('k') == b'v' and 0 < live.ttl('k') <= 60"),
     ("RL205", "VALID", 7): PipelinePlan(
         ["save(['a', 'b'])"], "[live.get(k) for k in ('a', 'b', 'x')] == [b'1'] * 3"),
@@ -414,7 +414,7 @@ PIPELINE_PLANS: Dict[Tuple[str, str, int], PipelinePlan] = {
         ["result = Counter('redis://cache:6379/0').hit('a')"],
         "result is None and live.exists('hits:a') == 0", sends_nothing=True),
     ("RL205", "INVALID", 2): PipelinePlan(
-        ["result = run(save(live_async_cluster(), 'k', 'v'))"],
+        ["result = run(lambda: save(live_async_cluster(), 'k', 'v'))"],
         "result is None and live.exists('k') == 0 and live.exists('n:k') == 0",
         sends_nothing=True),
     ("RL205", "INVALID", 3): PipelinePlan(
@@ -461,13 +461,13 @@ PIPELINE_PLANS: Dict[Tuple[str, str, int], PipelinePlan] = {
         as_written_check="result is None and live.get('wallet:1') == b'100'",
         interfere=("wallet:1", 1)),
     ("RL206", "INVALID", 2): PipelinePlan(
-        ["live.set('k', 100)", "run(debit(live_async_cluster(), 'k', 30))"],
+        ["live.set('k', 100)", "run(lambda: debit(live_async_cluster(), 'k', 30))"],
         "live.get('k') == b'500'", error=WATCH_FAILED, interfere=("k", 1)),
     ("RL206", "INVALID", 3): PipelinePlan(  # unprotected: the concurrent 500 is overwritten
         ["live.set('k', 100)", "debit('k', 30)"], "live.get('k') == b'70'",
         interfere=("k", 1), at_execute=True, warns=CLIENT_WATCH, sends_no_watch=True),
     ("RL206", "INVALID", 4): PipelinePlan(
-        ["run(lock_in(live_async_cluster(), 7))"], warns=CLIENT_WATCH, sends_no_watch=True),
+        ["run(lambda: lock_in(live_async_cluster(), 7))"], warns=CLIENT_WATCH, sends_no_watch=True),
     ("RL206", "INVALID", 5): PipelinePlan(
         ["live.set('k', 1)", "result = bump('k')"], "result is None and live.get('k') == b'500'",
         transactional=True, as_written_check="result is None and live.get('k') == b'1'",
@@ -560,15 +560,15 @@ def _run_pipeline_example(source: str, plan: PipelinePlan, cluster: Any, live: A
         made.append(redis.asyncio.cluster.RedisCluster(host="127.0.0.1", port=cluster.port))
         return made[-1]
 
-    async def closing(coroutine: Any) -> Any:
+    async def closing(make: Any) -> Any:
         try:
-            return await coroutine
+            return await make()  # clients made inside the loop (Python 3.9 needs it)
         finally:
             for client in made:
                 await client.aclose()
 
     namespace.update(live=live, live_async_cluster=live_async_cluster,
-                     run=lambda coroutine: asyncio.run(closing(coroutine)))
+                     run=lambda make: asyncio.run(closing(make)))
     for statement in plan.run:
         exec(statement, namespace)  # noqa: S102 - statements written in PIPELINE_PLANS
     return namespace
