@@ -10,8 +10,11 @@ Both phases consult the cache first.
 from __future__ import annotations
 
 import ast
+import errno
+import gc
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Type
@@ -114,6 +117,9 @@ class _Worker:
         try:
             module = parse(source.data)
             entry: Tuple[Optional[cst.Module], object] = (module, facts_for(module, source.module, source.is_package))
+            # Trees kept for the lint phase hold millions of objects (and no cycles): keep the
+            # garbage collector from re-scanning them on every collection.
+            gc.freeze()
         except Exception as error:  # noqa: BLE001 - syntax errors are findings, reported later
             entry = (None, error)
         self.trees[source.index] = entry
@@ -189,6 +195,8 @@ def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], List[FileResult]]
     errors: List[FileResult] = []
     for path in paths:
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the run forever
+                raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
             data = path.read_bytes()
         except OSError as error:
             errors.append(FileResult(str(path), [io_error(str(path), error)]))
