@@ -112,6 +112,10 @@ class Subscriber(Background):
                 self._stop.wait(random.uniform(backoff / 2, backoff))
                 backoff = min(backoff * 2, self.max_backoff)
             finally:
+                # A cluster's sharded subscription holds one connection per primary; redis-py
+                # before 8 leaves those open (and subscribed) on close(), so close them first.
+                for per_node in list(getattr(pubsub, "node_pubsub_mapping", {}).values()):
+                    per_node.close()
                 pubsub.close()
 
     def _listen(self, pubsub: Any) -> None:
