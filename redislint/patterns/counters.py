@@ -18,6 +18,8 @@ Benefits
 Drawbacks
     Aligned windows: ``count`` is the current, partial window, not a sliding one (sum several
     with ``total``). Windows without any increment read as 0 even before the counter existed.
+    Windows follow the clock of the server holding the counter, which a failover replaces by
+    its replica's: keep server clocks synchronised.
 
 Keys and hash tags
     One key per counter, ``counter:{name}``: all its windows are fields of that one hash, so

@@ -26,7 +26,10 @@ Benefits
 
 Drawbacks
     A Redis round trip on every request (use a local pre-filter for very hot paths); a
-    Redis outage needs an explicit fail-open or fail-closed decision by the caller.
+    Redis outage needs an explicit fail-open or fail-closed decision by the caller. The clock
+    is that of the server holding the identity's key: a failover (Sentinel or Cluster) hands it
+    to the replica's machine, so keep the servers' clocks synchronised (NTP), or a jump shifts
+    windows and refills.
 
 Keys and hash tags
     One key per limiter and identity, ``ratelimit:<algorithm>:{identity}``, and each script

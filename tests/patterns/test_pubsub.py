@@ -80,3 +80,25 @@ def test_handler_errors_do_not_stop_the_subscriber(rb, name):
 def test_publish_is_one_round_trip(round_trips, name):
     publisher = Publisher(round_trips.client)
     assert round_trips(lambda: publisher.publish(name, {"a": 1})) == 1
+
+
+def test_plain_pubsub_on_a_cluster_counts_only_one_nodes_subscribers(rb, backend, name):
+    """Why a cluster gets sharded Pub/Sub by default: with ``sharded=False`` the subscriber
+    listens on one node (its first channel's), a PUBLISH to a channel of another node is still
+    delivered (the cluster bus copies it everywhere), but its reply counts that node's
+    subscribers only: 0."""
+    here = f"{name}:here"
+    there = next(f"{name}:there{n}" for n in range(1000)
+                 if not backend.cluster or rb.get_node_from_key(f"{name}:there{n}").name
+                 != rb.get_node_from_key(here).name)
+    received = queue.Queue()
+    subscriber = Subscriber(rb, here, there, handler=lambda c, m: received.put(c), sharded=False)
+    subscriber.start()
+    try:
+        assert subscriber.wait_subscribed(5)
+        plain = Publisher(rb, sharded=False)
+        assert plain.publish(here, 1) == 1
+        assert plain.publish(there, 2) == (0 if backend.cluster else 1)
+        assert {received.get(timeout=5), received.get(timeout=5)} == {here, there}
+    finally:
+        subscriber.stop()
