@@ -4,7 +4,8 @@ The `backend` fixture is parametrized over ``single`` (a throwaway redis-server 
 loopback port, `tests/redis_server.py`) and ``cluster`` (the session's three-primary Redis
 Cluster, `tests/live_cluster.py`), so each behavioural test below runs unchanged on both, with a
 `redis.Redis` or a `redis.cluster.RedisCluster` client. Both deployments start once per test
-session. Use ``-k single`` or ``-k cluster`` to run one of them only.
+session. Use ``-k single`` or ``-k cluster`` to run one of them only; `test_failover.py`
+starts a cluster with replicas of its own.
 
 Set ``REDIS_URL`` (loopback only) to run the single-server half against your own server
 instead; keys are then namespaced per test and deleted afterwards, and restart tests are

@@ -8,6 +8,7 @@ from redislint.patterns.counters import WindowedCounter
 
 
 def server_seconds(client):
+    # On the cluster TIME goes to any node, not the counter's: all share this machine's clock.
     seconds, micros = client.time()
     return seconds + micros / 1e6
 

@@ -82,7 +82,7 @@ def test_publish_is_one_round_trip(round_trips, name):
     assert round_trips(lambda: publisher.publish(name, {"a": 1})) == 1
 
 
-def test_plain_pubsub_on_a_cluster_counts_only_one_nodes_subscribers(rb, backend, name):
+def test_plain_pubsub_counts_only_the_receiving_nodes_subscribers(rb, backend, name):
     """Why a cluster gets sharded Pub/Sub by default: with ``sharded=False`` the subscriber
     listens on one node (its first channel's), a PUBLISH to a channel of another node is still
     delivered (the cluster bus copies it everywhere), but its reply counts that node's

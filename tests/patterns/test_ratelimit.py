@@ -83,6 +83,7 @@ def test_sliding_window_retry_after_is_when_the_oldest_leaves(rb, name):
 
 def test_fixed_window_retry_after_is_the_window_end(rb, name):
     limiter = FixedWindow(rb, limit=1, window=0.5, prefix=f"{name}:")
+    # On the cluster TIME goes to any node, not the key's: all of them share this machine's clock.
     time_us = lambda: (lambda s, us: s * 10**6 + us)(*rb.time())  # noqa: E731
     # Start early in a window, so that the two calls below share it.
     while time_us() % 500_000 > 100_000:

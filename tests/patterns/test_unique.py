@@ -19,7 +19,7 @@ def test_exact_mode(r, name):
 
 
 @pytest.mark.parametrize("approximate", [False, True])
-def test_union_of_untagged_trackers_needs_a_tag_on_a_cluster(rb, backend, name, approximate):
+def test_union_of_untagged_trackers_in_several_slots(rb, backend, name, approximate):
     left = UniqueTracker(rb, f"{name}-a", approximate=approximate)
     right = UniqueTracker(rb, f"{name}-b", approximate=approximate)
     assert key_slot(left.key.encode()) != key_slot(right.key.encode())  # a fair test
