@@ -1,11 +1,21 @@
-"""Where the patterns must act differently on Redis Cluster, in one place."""
+"""Where the patterns must act differently on Redis Cluster, or around a failover."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Union
+import time
+from typing import Any, Callable, Iterable, Union
 
+import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
+
+#: A waiting blocking command (BRPOP, BLMOVE, XREADGROUP BLOCK...) ends with this error when its
+#: server stops being a primary: a failover (Cluster or Sentinel) promoted a replica. (Not
+#: ``CLIENT UNBLOCK ... ERROR``, also an "UNBLOCKED" error: an operator's, which is raised.)
+DEMOTED = ("UNBLOCKED", "instance state changed")
+
+#: Less time than this left is no wait: Redis reads a blocking timeout of 0 as "forever".
+_SHORTEST_WAIT = 0.002
 
 
 def is_cluster(client: Any) -> bool:
@@ -21,3 +31,20 @@ def slot(key: Union[str, bytes]) -> int:
 def one_slot(keys: Iterable[Union[str, bytes]]) -> bool:
     """Whether every key lives in the same slot, so one command or script may take them all."""
     return len({slot(key) for key in keys}) <= 1
+
+
+def wait_through_failover(wait: Callable[[float], Any], timeout: float) -> Any:
+    """``wait(seconds)`` runs a blocking command for up to ``seconds`` and returns its reply.
+    If a failover ends the wait early (``UNBLOCKED``), wait again for the time left: the next
+    command reaches the demoted primary, whose MOVED (or a Sentinel client's reconnection)
+    leads to the promoted replica. None once no time is left."""
+    deadline = time.monotonic() + timeout
+    left = timeout
+    while left >= _SHORTEST_WAIT:
+        try:
+            return wait(left)
+        except redis.ResponseError as error:
+            if not (str(error).startswith(DEMOTED[0]) and DEMOTED[1] in str(error)):
+                raise
+        left = deadline - time.monotonic()
+    return None

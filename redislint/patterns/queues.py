@@ -17,7 +17,8 @@ How
       whose deadline passed back at the head of ``ready``, or, after ``max_attempts``
       deliveries, moves them to a dead-letter list. An idle ``reserve`` blocks on
       ``BLMOVE ready ready RIGHT RIGHT`` (a no-op move that returns once a job exists) instead
-      of polling.
+      of polling. Every blocking wait survives a failover: when the demoted primary ends it
+    (``UNBLOCKED``), it waits again, on the promoted replica, for the time left.
 
 Benefits
     One round trip per push, pop, reserve and ack. A killed worker loses nothing: its job
@@ -44,6 +45,7 @@ import time
 import uuid
 from typing import Any, NamedTuple
 
+from ._cluster import wait_through_failover
 from ._codec import dumps, loads, text
 from ._scripts import SERVER_NOW_US, tagged
 
@@ -64,7 +66,9 @@ class FifoQueue:
     def pop(self, timeout: float = 0) -> Any | None:
         """The oldest job, waiting up to ``timeout`` seconds (0: do not wait); None if none."""
         if timeout > 0:
-            reply = self.client.brpop([self.key], timeout=timeout)
+            reply = wait_through_failover(
+                lambda left: self.client.brpop([self.key], timeout=left), timeout
+            )
             return None if reply is None else loads(reply[1])
         raw = self.client.rpop(self.key)
         return None if raw is None else loads(raw)
@@ -89,7 +93,9 @@ class PriorityQueue:
     def pop(self, timeout: float = 0) -> Any | None:
         """The most urgent job, waiting up to ``timeout`` seconds (0: do not wait)."""
         if timeout > 0:
-            reply = self.client.bzpopmin([self.key], timeout=timeout)
+            reply = wait_through_failover(
+                lambda left: self.client.bzpopmin([self.key], timeout=left), timeout
+            )
             member = None if reply is None else reply[1]
         else:
             popped = self.client.zpopmin(self.key)
@@ -193,7 +199,10 @@ class ReliableQueue:
             if left <= 0:
                 return None
             # Wait without polling; another worker may still win the job, hence the loop.
-            self.client.blmove(self.ready, self.ready, left, "RIGHT", "RIGHT")
+            wait_through_failover(
+                lambda rest: self.client.blmove(self.ready, self.ready, rest, "RIGHT", "RIGHT"),
+                left,
+            )
 
     def ack(self, delivery: Delivery) -> bool:
         """Mark the job done; False if this delivery had expired and was superseded."""

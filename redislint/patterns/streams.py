@@ -12,7 +12,8 @@ How
     reads new ones with ``XREADGROUP >``. ``claim_stale`` takes over entries another consumer
     left pending longer than ``claim_idle`` (``XAUTOCLAIM``). Both recovery paths are scripts
     that first move entries delivered ``max_deliveries`` times to a dead-letter stream (``XADD``
-    + ``XACK``), so a poison message stops crashing consumers.
+    + ``XACK``), so a poison message stops crashing consumers. A blocking read that a failover
+    ends early (the demoted primary answers ``UNBLOCKED``) waits on, on the promoted replica.
 
 Benefits
     At-least-once processing with one round trip per read, ack or recovery step; entries stay
@@ -40,7 +41,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Union
 
 import redis
 
-from ._cluster import is_cluster
+from ._cluster import is_cluster, wait_through_failover
 from ._codec import dumps, loads, text
 from ._scripts import tagged
 
@@ -165,8 +166,15 @@ class StreamConsumer:
             entries = _entries(claimed)
             if entries:
                 return entries
-        block_ms = None if block is None else max(1, round(block * 1000))
-        reply = self._with_group(lambda: self._read_new(count, block_ms))
+        if block is None:
+            reply = self._with_group(lambda: self._read_new(count, None))
+        else:  # a failover ends the wait early: wait again for the time left
+            reply = wait_through_failover(
+                lambda left: self._with_group(
+                    lambda: self._read_new(count, max(1, round(left * 1000)))
+                ),
+                block,
+            )
         streams = reply.values() if isinstance(reply, dict) else (s[1] for s in reply or [])
         return [entry for batch in streams for entry in _entries(batch)]
 

@@ -16,14 +16,15 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
 from live_cluster import ClusterStartError, LocalRedisCluster
 from redislint.patterns.locks import Lock
 from redislint.patterns.pubsub import Publisher, Subscriber
-from redislint.patterns.queues import ReliableQueue
+from redislint.patterns.queues import FifoQueue, PriorityQueue, ReliableQueue
+from redislint.patterns.streams import EventStream, StreamConsumer
 from test_pubsub import probe_until_delivered
 from test_resilience import OPERATIONS, scripted_operations
 
@@ -71,7 +72,8 @@ def fail_over(cluster: LocalRedisCluster, client: Any, key: str) -> int:
 
 
 def test_locks_and_queues_keep_working_through_a_failover(replicated):
-    # lock:{name} and rqueue:{name}:*, and the busy worker's keys: one slot, one primary.
+    """A held lock, queued and in-flight jobs, a busy worker and workers blocked waiting for
+    work, all on the primary that fails over (every key is tagged ``{name}``)."""
     name = fresh_name(replicated, "lock:{{{}}}")
     client = replicated.client()
     holder, rival = Lock(client, name, timeout=30), Lock(client, name, timeout=30)
@@ -105,6 +107,28 @@ def test_locks_and_queues_keep_working_through_a_failover(replicated):
                 return
         own.close()
 
+    # And idle workers blocked in BLMOVE, BRPOP, BZPOPMIN and XREADGROUP BLOCK: the demoted
+    # primary ends their waits (UNBLOCKED); they must wait on, on the promoted replica.
+    stream = EventStream(client, name, maxlen=100)
+    waits = {
+        "reserve": lambda: ReliableQueue(client, name, visibility_timeout=30,
+                                         prefix="idle-rqueue:").reserve(timeout=10),
+        "fifo": lambda: FifoQueue(client, name).pop(timeout=10),
+        "priority": lambda: PriorityQueue(client, name).pop(timeout=10),
+        "stream": lambda: StreamConsumer(client, stream, "g", "c", claim_idle=30)
+        .read(count=1, block=10),
+    }
+    got: Dict[str, Any] = {}
+
+    def idle(kind: str) -> None:
+        try:
+            got[kind] = waits[kind]()
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            got[kind] = error
+
+    idlers = [threading.Thread(target=idle, args=(kind,), daemon=True) for kind in waits]
+    for thread in idlers:
+        thread.start()
     worker = threading.Thread(target=busy, daemon=True)
     worker.start()
     time.sleep(0.2)
@@ -115,6 +139,14 @@ def test_locks_and_queues_keep_working_through_a_failover(replicated):
     worker.join(10)
     assert errors == []
     assert cycles[0] > before_cycles  # the busy worker went on through the failover
+    ReliableQueue(client, name, visibility_timeout=30, prefix="idle-rqueue:").push("r")
+    FifoQueue(client, name).push("f")
+    PriorityQueue(client, name).push("p", 1)
+    stream.append({"s": 1})
+    for thread in idlers:
+        thread.join(10)
+    assert [got["reserve"].job, got["fifo"], got["priority"], got["stream"][0].fields] == \
+        ["r", "f", "p", {"s": 1}], got
 
     # The lock: still held (the write was replicated), still exclusive, released by its
     # owner, and the fence goes on increasing from the promoted replica's copy.

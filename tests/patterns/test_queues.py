@@ -126,3 +126,31 @@ def test_round_trips(round_trips, name):
     reliable = ReliableQueue(round_trips.client, name, visibility_timeout=5)
     assert round_trips(lambda: reliable.ack(reliable.reserve(reliable.push(1) and 0))) == 3
     assert round_trips(reliable.recover) == 1
+
+
+def test_an_operators_client_unblock_is_raised_not_waited_out(rb, backend, name):
+    """A failover's UNBLOCKED error makes a blocked pop wait on (test_failover.py); an
+    operator's `CLIENT UNBLOCK <id> ERROR` is no failover, and reaches the caller."""
+    import threading
+
+    outcome = []
+
+    def pop():
+        try:
+            outcome.append(FifoQueue(rb, name).pop(timeout=5))
+        except Exception as error:  # noqa: BLE001 - the test looks at it
+            outcome.append(error)
+
+    waiter = threading.Thread(target=pop)
+    waiter.start()
+    deadline, unblocked = time.monotonic() + 5, 0
+    while not unblocked and time.monotonic() < deadline:
+        for node in backend.nodes():
+            blocked = [c for c in node.client_list() if c["cmd"] == "brpop"]
+            unblocked += sum(node.client_unblock(c["id"], error=True) for c in blocked)
+            node.close()
+        time.sleep(0.02)
+    waiter.join(5)
+    assert unblocked == 1
+    [error] = outcome
+    assert "UNBLOCKED" in str(error) and "CLIENT UNBLOCK" in str(error)
