@@ -10,6 +10,7 @@ How
     caller retries with exponential backoff and full jitter. ``release`` and ``extend`` are
     scripts that compare the stored token with the caller's first, so a holder whose lock
     expired (and was maybe taken by another) cannot release or extend somebody else's lock.
+    ``owned`` is a script too: even a client set to read from replicas asks the primary.
 
 Benefits
     One round trip per attempt, release and extend. The expiry frees the lock when a holder
@@ -36,7 +37,6 @@ import time
 from types import TracebackType
 from typing import Any
 
-from ._codec import text
 from ._scripts import DELETE_IF_EQUAL, tagged, to_ms
 
 
@@ -66,6 +66,10 @@ class Lock:
     end
     return false
     """
+
+    # A script although it only reads: a client that reads from replicas (read_from_replicas,
+    # load_balancing_strategy) would send a GET to a replica, which may lag behind the primary.
+    _OWNED = "return redis.call('GET', KEYS[1]) == ARGV[1]"
 
     # ARGV[3] == '1' replaces the remaining time instead of adding to it.
     _EXTEND = """
@@ -99,6 +103,7 @@ class Lock:
         self._acquire = client.register_script(self._ACQUIRE)
         self._extend = client.register_script(self._EXTEND)
         self._release = client.register_script(DELETE_IF_EQUAL)
+        self._owned = client.register_script(self._OWNED)
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take the lock; if ``blocking``, retry until ``blocking_timeout`` (None: forever)."""
@@ -137,9 +142,10 @@ class Lock:
         return bool(self._extend(keys=[self.key], args=args))
 
     def owned(self) -> bool:
-        """Whether this owner still holds the lock (it may have expired)."""
-        stored = self.client.get(self.key)
-        return self._token is not None and stored is not None and text(stored) == self._token
+        """Whether this owner still holds the lock (it may have expired), asked of the primary."""
+        if self._token is None:
+            return False
+        return bool(self._owned(keys=[self.key], args=[self._token]))
 
     def _ms(self) -> int:
         return to_ms(self.timeout)

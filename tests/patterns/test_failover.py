@@ -207,3 +207,36 @@ def test_a_sharded_subscriber_follows_its_channel_to_the_new_primary(replicated)
     finally:
         subscriber.stop()
         client.close()
+
+
+def test_a_client_reading_from_replicas_still_decides_on_the_primary(replicated):
+    """With reads sent to replicas (a replica may lag behind its primary), every decision of a
+    pattern (a script) still runs on the primary: no replica sees a GET or an EVALSHA."""
+    from redis.cluster import LoadBalancingStrategy
+
+    name = f"r{uuid.uuid4().hex[:10]}"
+    for _ in range(100):  # the replicas become known by gossip
+        client = replicated.client(load_balancing_strategy=LoadBalancingStrategy.RANDOM_REPLICA)
+        if len(client.get_replicas()) == replicated.primaries:
+            break
+        client.close()
+        time.sleep(0.1)
+    replicas = [replicated.node_client(node.port) for node in client.get_replicas()]
+
+    def replica_calls() -> int:
+        stats = [node.info("commandstats") for node in replicas]
+        return sum(int(s.get(f"cmdstat_{c}", {}).get("calls", 0))
+                   for s in stats for c in ("get", "evalsha", "eval"))
+
+    before = replica_calls()
+    lock = Lock(client, name, timeout=5)
+    for _ in range(20):
+        assert lock.acquire(blocking=False) and lock.owned()
+        lock.release()
+        assert not lock.owned()
+    runs = scripted_operations(client, name)
+    assert [operation for operation in OPERATIONS if not runs[operation]()] == []
+    assert client.zscore(f"leaderboard:{{{name}}}", "x") is None  # a plain read: a replica's
+    assert replica_calls() == before
+    for node in [client, *replicas]:
+        node.close()
