@@ -6,7 +6,8 @@ Usage:
     python benchmarks/lint_speed.py PATH [PATH...]   # any other trees (a checkout of your project)
     python benchmarks/lint_speed.py --scale PATH     # the corpus replicated 1x, 2x, 4x
 
-For each corpus it prints files, lines and the median wall time over --runs runs of:
+Fixit and semgrep are found on PATH (`pip install fixit semgrep` in any venv, then put its bin/
+at the end of PATH). For each corpus it prints files, lines and the median wall time over --runs runs of:
   parse-only   libcst parsing every file in one process (the floor a libcst linter cannot beat)
   -j1          redislint --no-cache -j1 --select ALL
   -jN          redislint --no-cache --select ALL on all cores
@@ -90,6 +91,7 @@ MEASURE = textwrap.dedent("""
 
 # As installed from a wheel: bytecode compiled and cached, whatever this shell says.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["SEMGREP_ENABLE_VERSION_CHECK"] = "0"  # offline: no network calls from the measured run
 
 
 def measure(command: List[str], runs: int, env: Optional[dict] = None) -> Tuple[float, float]:
