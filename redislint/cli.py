@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -116,7 +117,7 @@ def check(paths: Sequence[str], select, ignore, extend_select, output_format: st
         stdin = (stdin_filename or "-", sys.stdin.buffer.read())
     files, missing = discover(paths, settings, force_exclude=force_exclude)
     for item in missing:
-        click.echo(f"redislint: error: {item.path}: no such file or directory", err=True)
+        click.echo(f"redislint: error: {item.path}: {item.reason}", err=True)
     cache = None
     if not no_cache:
         cache = Cache(cache_dir or Path(os.environ.get("REDISLINT_CACHE_DIR") or settings.root / ".redislint_cache"))
@@ -242,7 +243,8 @@ def _source_lines(findings: List[Finding], stdin) -> Dict[str, List[str]]:
     for path in {f.path for f in findings}:
         try:
             data = stdin[1] if stdin is not None and path == stdin[0] else Path(path).read_bytes()
-            lines[path] = decode(data).splitlines()
+            # Python's lines: str.splitlines() would also split at form feeds and \x1c-\x1e
+            lines[path] = re.split(r"\r\n|\r|\n", decode(data))
         except (OSError, UnicodeDecodeError, SyntaxError, LookupError):
             lines[path] = []
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import re
@@ -18,9 +19,11 @@ SUFFIXES = (".py", ".pyi")
 
 @dataclass(frozen=True)
 class Missing:
-    """A path the user named that does not exist (reported, not fatal)."""
+    """A path the user named that does not exist, or a folder that cannot be listed (reported,
+    exit code 2, and the other files are linted)."""
 
     path: str
+    reason: str = "no such file or directory"
 
 
 def _patterns(settings: Settings) -> Tuple[str, ...]:
@@ -72,6 +75,24 @@ def _git_visible(folder: Path) -> Optional[Set[str]]:
     return {str(base / p) for p in result.stdout.decode("utf-8", "surrogateescape").split("\0") if p}
 
 
+def _real(path: Path) -> str:
+    """The resolved path, or the absolute one when it cannot be resolved (a symlink loop,
+    reported when the file is read rather than crashing the walk)."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop before Python 3.13
+        return os.path.abspath(path)
+
+
+def _why_missing(path: Path) -> str:
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.strerror and error.errno != errno.ENOENT:
+            return error.strerror[0].lower() + error.strerror[1:]  # a symlink loop, ...
+    return "no such file or directory"
+
+
 def discover(paths: Sequence[str], settings: Settings, force_exclude: bool = False
              ) -> Tuple[List[Path], List[Missing]]:
     """Files to lint, in a stable order, and named paths that do not exist."""
@@ -82,28 +103,34 @@ def discover(paths: Sequence[str], settings: Settings, force_exclude: bool = Fal
     for raw in paths:
         path = Path(raw)
         if not os.path.lexists(path) or (path.is_symlink() and not path.exists()):
-            missing.append(Missing(raw))
+            missing.append(Missing(raw, _why_missing(path)))
             continue
         if path.is_dir():
-            for file in _walk(path, settings, patterns):
-                key = str(file.resolve())
+            for file in _walk(path, settings, patterns, missing):
+                key = _real(file)
                 if key not in seen:
                     seen.add(key)
                     found.append(file)
         else:
             if force_exclude and is_excluded(path, settings, patterns):
                 continue
-            key = str(path.resolve())
+            key = _real(path)
             if key not in seen:
                 seen.add(key)
                 found.append(path)
     return found, missing
 
 
-def _walk(folder: Path, settings: Settings, patterns: Sequence[str]) -> Iterable[Path]:
+def _walk(folder: Path, settings: Settings, patterns: Sequence[str],
+          unreadable: List[Missing]) -> Iterable[Path]:
     visible = _git_visible(folder) if settings.respect_gitignore else None
     visited: Set[Tuple[int, int]] = set()
-    for current, dirs, files in os.walk(folder, followlinks=True):
+
+    def cannot_list(error: OSError) -> None:  # a folder that cannot be listed is said, not skipped
+        reason = (error.strerror or type(error).__name__).lower()
+        unreadable.append(Missing(str(error.filename or folder), f"cannot list this folder: {reason}"))
+
+    for current, dirs, files in os.walk(folder, followlinks=True, onerror=cannot_list):
         try:
             stat = os.stat(current)
             if (stat.st_dev, stat.st_ino) in visited:  # a symlink loop
@@ -121,7 +148,7 @@ def _walk(folder: Path, settings: Settings, patterns: Sequence[str]) -> Iterable
             file = here / name
             if is_excluded(file, settings, patterns):
                 continue
-            if visible is not None and str(file.resolve()) not in visible and \
+            if visible is not None and _real(file) not in visible and \
                     str(Path(os.path.abspath(file))) not in visible:
                 continue
             yield file

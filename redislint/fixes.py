@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -87,6 +88,8 @@ def fix_until_stable(module: cst.Module, lint: Callable[[cst.Module], Tuple[List
         spans = locate(module, [n for r in candidates for n in r.fix.replacements])  # type: ignore[union-attr]
         chosen = choose(candidates, spans, unsafe)
         fixed = rewrite(module, chosen)
+        if fixed is not None and not _compiles(fixed.bytes) and _compiles(module.bytes):
+            fixed = None  # libcst parses it, Python does not (a repeated keyword argument, ...)
         if fixed is None:
             outcome.dropped.extend(r.rule.code for r in chosen)
             outcome.remaining = findings
@@ -99,6 +102,18 @@ def fix_until_stable(module: cst.Module, lint: Callable[[cst.Module], Tuple[List
     outcome.data = module.bytes
     outcome.converged = not any(applicable(r.fix, unsafe) for r in reports)
     return module, outcome
+
+
+def _compiles(data: bytes) -> bool:
+    """Python itself compiles the code (libcst's grammar is more lenient; a repeated keyword
+    argument is only caught by the compiler, past the AST)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning: "is" with a literal, ...
+            compile(data, "<fixed>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import tokenize
 import io
+import re
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Type
@@ -62,7 +63,35 @@ def decode(data: bytes) -> str:
 
 
 def parse(data: bytes) -> cst.Module:
+    if _beyond_python_limits(data):
+        try:  # Python itself refuses it: say so now, before libcst's slow (or fatal) parse
+            compile(data, "<redislint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError:
+            raise
+        except (ValueError, RecursionError, MemoryError):
+            pass
     return cst.parse_module(data)
+
+
+_OPEN, _CLOSE = b"([{", b")]}"
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in _OPEN + _CLOSE)
+_DEEP_INDENT = re.compile(rb"^[ \t]{100,}\S", re.M)
+
+
+def _beyond_python_limits(data: bytes) -> bool:
+    """Might this nest deeper than CPython allows (200 brackets, 100 indents)? libcst accepts
+    such code, and parses it in quadratic time or overflows its stack. Cheap and conservative:
+    brackets in strings count too; the verdict is then Python's own."""
+    if _DEEP_INDENT.search(data):
+        return True
+    brackets = data.translate(None, _NOT_BRACKETS)
+    if len(brackets) < 400:
+        return False
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in _OPEN else -1
+        deepest = max(depth, deepest)
+    return deepest >= 200
 
 
 def facts_for(module: cst.Module, module_name: str, is_package: bool) -> ModuleFacts:
@@ -163,7 +192,9 @@ def _fix_info(fix: Fix, spans: Dict, empty: cst.Module) -> Optional[FixInfo]:
 
 
 def syntax_error(path: str, error: Exception, data: Optional[bytes] = None) -> Finding:
-    """RL000 at the position Python itself reports (libcst's native parser is vaguer)."""
+    """RL000 at the position Python itself reports (libcst's native parser is vaguer); RL999
+    when Python accepts what libcst rejects (more than ~4,000 implicitly concatenated strings):
+    the code is fine, redislint is not."""
     if data is not None and not isinstance(error, SyntaxError):
         try:
             compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -171,6 +202,10 @@ def syntax_error(path: str, error: Exception, data: Optional[bytes] = None) -> F
             error = python_error
         except (ValueError, RecursionError, MemoryError):
             pass
+        else:
+            detail = (getattr(error, "message", None) or str(error)).splitlines()[0]
+            return internal_error(path, RuntimeError(
+                f"the parser rejects this file, which Python accepts: {detail}"))
     if isinstance(error, SyntaxError):
         row, column = error.lineno or 1, error.offset or 1
         message = error.msg

@@ -11,6 +11,8 @@ back to the worker that already holds its tree.
 from __future__ import annotations
 
 import multiprocessing
+import sys
+import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
@@ -28,10 +30,29 @@ def time_budget(data: bytes) -> float:
     return 60.0 + 2.0 * data.count(b"\n") / 1000
 
 
+# Recursive tree helpers (libcst's codegen and visitors, key and string evaluation) go one
+# frame per nesting level: a 2,000-piece implicit string concatenation or a 1,000-term sum
+# would exceed Python's default 1,000 frames. Workers serve on a thread with a big stack.
+_STACK_BYTES = 256 * 1024 * 1024
+_RECURSION_LIMIT = 50_000
+
+
+def _on_big_stack(target, *args) -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), _RECURSION_LIMIT))
+    threading.stack_size(_STACK_BYTES)
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        return
+
+
 class _Process:
     def __init__(self, context, target, args) -> None:
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=target, args=(child, *args), daemon=True)
+        self.process = context.Process(target=_on_big_stack, args=(target, child, *args),
+                                       daemon=True)
         self.process.start()
         child.close()
         self.busy: Optional[Tuple[Request, float]] = None  # in-flight request, deadline

@@ -192,8 +192,10 @@ class RoundTripInLoop(Rule):
             return False  # `xgroup_create` per stream, `info` per section: set-up, not data
         if call.has_star_args or under_batch_check(call.ancestors, loop):
             return False  # `r.unlink(*batch)`, `if len(buf) >= 500: r.mget(buf)`: batching
-        if call.receiver.is_async and not call.awaited:
-            return False  # coroutines gathered (`asyncio.gather(*(r.get(k) for k in keys))`)
+        if call.receiver.is_async and not call.awaited and not call.result_unused:
+            # coroutines gathered (`asyncio.gather(*(r.get(k) for k in keys))`); a bare call
+            # missing its `await` (RL604) is still meant as a round trip per iteration
+            return False
         if under_handler(call.ancestors, loop):
             return False  # only when an iteration fails
         receiver = call.receiver_text.split(".")[0].split("(")[0]

@@ -160,5 +160,12 @@ class TtlClearedBySet(Rule):
     def _fix(self, call: RedisCall) -> Optional[Fix]:
         if call.command != "set" or call.has_star_args or self.settings.target_redis_version < (6, 0):
             return None
-        fixed = add_keywords(call.node, keyword("keepttl", cst.Name("True")))
+        if len(call.args) > 6:
+            return None  # `keepttl` passed by position
+        given = next((a for a in call.node.args if a.keyword is not None
+                      and a.keyword.value == "keepttl"), None)
+        if given is not None:  # `keepttl=False`: set it, never repeat the keyword
+            fixed = call.node.with_deep_changes(given, value=cst.Name("True"))
+        else:
+            fixed = add_keywords(call.node, keyword("keepttl", cst.Name("True")))
         return Fix("Keep the key's TTL with `keepttl=True`", {call.node: fixed}, "unsafe")
