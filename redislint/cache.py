@@ -76,10 +76,10 @@ class Cache:
             return ModuleSummary(
                 clients={k: _object(v) for k, v in raw["clients"].items()},
                 factories={k: _object(v) for k, v in raw["factories"].items()},
-                reexports=dict(raw["reexports"]),
-                key_uses={k: [str(p) for p in v] for k, v in raw["key_uses"].items()},
+                reexports={_text(k): _text(v) for k, v in raw["reexports"].items()},
+                key_uses={k: [_text(p) for p in v] for k, v in raw["key_uses"].items()},
             )
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, ValueError):
             return None
 
     def put_summary(self, key: str, summary: ModuleSummary) -> None:
@@ -109,7 +109,25 @@ def _fields(obj: RedisObject) -> list:
 
 
 def _object(values: list) -> RedisObject:
+    # Valid JSON of the wrong shape (an entry from another layout, a stray file) is a miss.
+    if not (isinstance(values, list) and len(values) == len(_OBJECT_FIELDS)
+            and isinstance(values[0], str)
+            and all(v is None or isinstance(v, bool) for v in values[1:])):
+        raise TypeError("not a cached Redis object")
     return RedisObject(**dict(zip(_OBJECT_FIELDS, values)))
+
+
+def _position(value: object) -> tuple:
+    if not (isinstance(value, list) and len(value) == 2
+            and all(type(v) is int and v >= 0 for v in value)):
+        raise TypeError("not a cached position")
+    return tuple(value)
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not cached text")
+    return value
 
 
 def _finding_json(f: Finding) -> dict:
@@ -125,7 +143,7 @@ def _finding(item: dict, path: str) -> Finding:
     fix = None
     if item["f"] is not None:
         applicability, message, edits = item["f"]
-        fix = FixInfo(applicability, message,
-                      tuple(Edit(tuple(s), tuple(e), c) for s, e, c in edits))
-    return Finding(item["c"], item["n"], item["m"], path, tuple(item["s"]), tuple(item["e"]),
-                   fix, item["v"])
+        fix = FixInfo(_text(applicability), _text(message),
+                      tuple(Edit(_position(s), _position(e), _text(c)) for s, e, c in edits))
+    return Finding(_text(item["c"]), _text(item["n"]), _text(item["m"]), path,
+                   _position(item["s"]), _position(item["e"]), fix, _text(item["v"]))

@@ -165,7 +165,7 @@ def _apply(changed, diff: bool, stdin) -> int:
         if stdin is not None and file_result.path == stdin[0]:
             continue
         try:
-            write_atomically(Path(file_result.path), file_result.new_data)
+            write_atomically(Path(file_result.path), file_result.new_data, file_result.original)
         except OSError as error:
             failures += 1
             click.echo(f"redislint: error: {file_result.path}: cannot write the fix "

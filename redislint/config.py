@@ -170,7 +170,10 @@ def read_file(path: Path) -> Dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
     if path.name == "pyproject.toml" or "tool" in data:
-        table = data.get("tool", {}).get("redislint", {})
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{path}: [tool] must be a table")
+        table = tool.get("redislint", {})
     else:  # a dedicated redislint.toml
         table = data
     if not isinstance(table, dict):

@@ -3,6 +3,7 @@ repeat until the file is stable (bounded), and write files atomically."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
@@ -116,10 +117,17 @@ def _compiles(data: bytes) -> bool:
     return True
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write next to the file, then replace it: an interrupted write leaves the original."""
+def write_atomically(path: Path, data: bytes, expected: Optional[bytes] = None) -> None:
+    """Write next to the file, then replace it: an interrupted write leaves the original. A
+    read-only file is refused (renaming over it would succeed), and so is a file that is no
+    longer `expected` (edited while redislint ran); mode and owner are kept."""
     path = Path(path)
-    mode = path.stat().st_mode & 0o7777
+    status = path.stat()
+    mode = status.st_mode & 0o7777
+    if not mode & 0o222 or not os.access(path, os.W_OK):  # root may write a 0444 file: don't
+        raise PermissionError(errno.EACCES, "the file is read-only", str(path))
+    if expected is not None and path.read_bytes() != expected:
+        raise OSError(errno.EAGAIN, "the file changed while redislint ran", str(path))
     folder = path.resolve().parent
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".redislint-tmp", dir=folder)
     try:
@@ -127,6 +135,11 @@ def write_atomically(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if hasattr(os, "chown") and (status.st_uid, status.st_gid) != (os.getuid(), os.getgid()):
+            try:  # root fixing someone else's file: the file stays theirs
+                os.chown(temp, status.st_uid, status.st_gid)
+            except OSError:
+                pass
         os.chmod(temp, mode)
         os.replace(temp, path.resolve())
     except BaseException:

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
-from redislint import __version__
+from redislint import __version__, registry
 from redislint.cache import Cache, digest
 from redislint.config import Settings
 from redislint.fixes import fix_until_stable
@@ -31,6 +31,7 @@ from redislint.positions import locate
 from redislint.project import ModuleSummary, ProjectIndex, module_name, summarize
 from redislint.rule import Rule
 from redislint.semantic.infer import Inferer
+from redislint.suppression import unknown_codes
 from redislint.workers import Supervisor, time_budget
 
 _REDIS_BYTES = re.compile(rb"redis|valkey", re.I)
@@ -194,7 +195,10 @@ def _serve(connection, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
             reply = None
         else:
             return
-        connection.send(reply)
+        try:
+            connection.send(reply)
+        except OSError:  # the supervisor is gone
+            return
 
 
 def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], List[FileResult]]:
@@ -337,5 +341,25 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
     finally:
         if pool is not None:
             pool.close()
+    _note_unknown_codes(sources, result)
     result.results.sort(key=lambda r: r.path)
     return result
+
+
+def _note_unknown_codes(sources: Sequence[Source], result: RunResult) -> None:
+    """`# noqa: RL7777`: a warning on the file (as Ruff does), the exit code unchanged. Read
+    from the bytes, so a cached run warns too."""
+    known = frozenset(r.code for r in registry.all_rules()) | frozenset(registry.ENGINE_CODES)
+    notes = {}
+    for source in sources:
+        unknown = unknown_codes(source.data, known)
+        if unknown:
+            rows = ", ".join(str(row) for row in sorted(unknown))
+            codes = sorted(set().union(*unknown.values()))
+            plural = "s" if len(unknown) > 1 else "", "s" if len(codes) > 1 else ""
+            notes[source.path] = (f"line{plural[0]} {rows}: suppression comment names unknown "
+                                  f"rule{plural[1]} {', '.join(codes)} (see `redislint rules`); "
+                                  "it suppresses nothing")
+    for file_result in result.results:
+        if file_result.path in notes:
+            file_result.notes.append(notes.pop(file_result.path))

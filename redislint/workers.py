@@ -39,7 +39,11 @@ _STACK_BYTES = 256 * 1024 * 1024
 _RECURSION_LIMIT = 50_000
 
 
-def _on_big_stack(target, *args) -> None:
+def _on_big_stack(target, parent_end, *args) -> None:
+    # A forked worker inherits the supervisor's end of its own pipe: close it, or the worker
+    # never sees end-of-file when the supervisor dies (SIGKILL, OOM), and lives on, idle,
+    # holding its parsed trees (gigabytes for a big file).
+    parent_end.close()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), _RECURSION_LIMIT))
     threading.stack_size(_STACK_BYTES)
     thread = threading.Thread(target=target, args=args, daemon=True)
@@ -53,8 +57,8 @@ def _on_big_stack(target, *args) -> None:
 class _Process:
     def __init__(self, context, target, args) -> None:
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_on_big_stack, args=(target, child, *args),
-                                       daemon=True)
+        self.process = context.Process(target=_on_big_stack,
+                                       args=(target, self.connection, child, *args), daemon=True)
         self.process.start()
         child.close()
         self.busy: Optional[Tuple[Request, float]] = None  # in-flight request, deadline

@@ -210,6 +210,8 @@ class SetWithoutTtl(Rule):
             keys = self._written_keys(call)
             if all(key is not None and key.is_literal for key in keys):
                 continue  # fixed keys are meant to persist: see the docs
+            if all(key is not None and key in with_ttl for key in keys):
+                continue  # `mset` of keys this function also writes with a TTL
             if expired_after(call, keys):
                 continue
             found.append(call)

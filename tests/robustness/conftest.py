@@ -77,7 +77,7 @@ def big_file_run(tmp_path_factory):
     path.write_text(big_module())
     process = subprocess.Popen([sys.executable, "-c", _TIMED_RUN, "--no-cache", "--output-format",
                                 "json", "big.py"], cwd=folder, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def wait():
         out, err = process.communicate(timeout=900)
@@ -85,8 +85,8 @@ def big_file_run(tmp_path_factory):
         return process.returncode, out, err, seconds, path.read_bytes()
 
     yield wait
-    if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
+    if process.poll() is None:  # the run and its workers (its own session)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import faulthandler
 import json
+import os
+import subprocess
+import sys
 import signal
 import threading
 import time
@@ -228,3 +231,50 @@ def test_valid_code_libcst_cannot_parse_is_rl999_not_a_syntax_error(tmp_path, cl
     assert code == 2 and found["good.py"]["code"] == "RL501"
     assert found["huge.py"]["code"] == "RL999"
     assert "the parser rejects this file, which Python accepts" in found["huge.py"]["message"]
+
+
+def test_a_killed_run_leaves_no_worker_behind(tmp_path):
+    """Found here: SIGKILL the supervisor (an OOM kill, a CI time-out) and its forked workers
+    used to live on forever, idle, each holding its parsed trees (1.4 GB apiece for a 50,000-
+    line file): a worker kept a copy of the supervisor's end of its own pipe, so it never saw
+    end-of-file. The hook holds the supervisor still once its workers exist."""
+    for i in range(12):
+        (tmp_path / f"m{i}.py").write_text(GOOD)
+    hook = tmp_path / "_hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import time\n"
+        "from redislint import workers\n"
+        "def run(self, *args, **kwargs):\n"
+        "    print('WORKERS', *[w.process.pid for w in self.workers], flush=True)\n"
+        "    time.sleep(600)\n"
+        "workers.Supervisor.run = run\n")
+    env = dict(os.environ, PYTHONPATH=str(hook))
+    process = subprocess.Popen([sys.executable, "-m", "redislint", "--no-cache", "-j", "2", "."],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    pids = []
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("WORKERS")
+        pids = [int(p) for p in line.split()[1:]]
+        assert len(pids) == 2
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+        assert not [pid for pid in pids if _alive(pid)], "workers outlived their supervisor"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pid in pids:  # never leak them, even when the test fails
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
