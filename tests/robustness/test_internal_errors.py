@@ -158,12 +158,12 @@ def test_a_crash_on_code_python_rejects_is_its_syntax_error(tmp_path, monkeypatc
 
 
 def test_a_worker_that_stalls_is_timed_out(tmp_path, monkeypatch):
-    """SIMULATED: the parser never returns; the file's budget is cut to 2 s for the test."""
+    """SIMULATED: the parser never returns; that file's budget is cut to 2 s for the test."""
     _crash_on_marker(monkeypatch, lambda: time.sleep(3600))
-    monkeypatch.setattr(runner, "time_budget", lambda data: 2.0)
+    monkeypatch.setattr(runner, "time_budget", lambda data: 2.0 if MARKER in data else 120.0)
     started = time.monotonic()
     result = _run(_corpus(tmp_path))
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 60
     _assert_others_intact(result)
     [victim] = [f for f in result.findings if "victim" in f.path]
     assert victim.code == "RL999" and "the parser timed out on this file" in victim.message
@@ -172,7 +172,7 @@ def test_a_worker_that_stalls_is_timed_out(tmp_path, monkeypatch):
 def test_a_real_pathological_file_is_timed_out(tmp_path, monkeypatch):
     """Not simulated: a 20,000-term `a + a + ...` that libcst parses in quadratic time (minutes).
     Only the budget is cut, from ~60 s to 3 s, to keep the suite fast."""
-    monkeypatch.setattr(runner, "time_budget", lambda data: 3.0 if b"a + a" in data else 60.0)
+    monkeypatch.setattr(runner, "time_budget", lambda data: 3.0 if b"a + a" in data else 120.0)
     root = _corpus(tmp_path)
     (root / "victim.py").write_text("import redis\nx = " + " + ".join(["a"] * 20000) + "\n")
     result = _run(root)

@@ -87,7 +87,7 @@ def test_code_python_rejects_is_one_rl000(cli, tmp_path, name, data, expected, w
     assert (code, fix_code) == (1, 1)  # findings; the odd file's RL000 remains after --fix
     # A file Python rejects is said at once: libcst never gets to spend quadratic time (or
     # overflow its stack) on nesting deeper than Python allows.
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 60
 
 
 def test_rl000_is_at_pythons_own_position(cli, tmp_path):
