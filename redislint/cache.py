@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Iterable, List, Optional
 
 from redislint import __version__
-from redislint.linter import Edit, Finding, FixInfo
+from redislint.findings import Edit, Finding, FixInfo
 from redislint.project import ModuleSummary
-from redislint.semantic.redispy import RedisObject
+from redislint.semantic.objects import RedisObject
 
 _OBJECT_FIELDS = ("role", "is_async", "cluster", "transaction", "decode_responses")
 
@@ -45,6 +45,13 @@ class Cache:
     # -- raw entries ----------------------------------------------------------------------
     def _path(self, kind: str, key: str) -> Path:
         return self.folder / kind / key[:2] / key[2:]
+
+    def get(self, kind: str, key: str) -> Optional[object]:
+        """Any JSON value kept under (kind, key); None when absent or unreadable."""
+        return self._get(kind, key)
+
+    def put(self, kind: str, key: str, value: object) -> None:
+        self._put(kind, key, value)
 
     def _get(self, kind: str, key: str) -> Optional[object]:
         if not self.enabled:

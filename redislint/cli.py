@@ -14,10 +14,9 @@ import click
 from redislint import __version__
 from redislint.config import ConfigError, Settings, load, _version
 from redislint.files import discover
-from redislint.linter import Finding
+from redislint.findings import Finding
 from redislint import output, registry
 from redislint.cache import Cache
-from redislint.fixes import write_atomically
 from redislint.runner import FixMode, lint_paths
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -107,8 +106,13 @@ def check(paths: Sequence[str], select, ignore, extend_select, output_format: st
         cli_ignore = _codes(ignore)
         if cli_ignore:
             settings = _with(settings, ignore=settings.ignore + cli_ignore)
-        rules = registry.select(settings)
-        registry.validate(settings)
+        cache = None
+        if not no_cache:
+            cache = Cache(cache_dir or Path(os.environ.get("REDISLINT_CACHE_DIR")
+                                            or settings.root / ".redislint_cache"))
+        catalogue = registry.catalogue(cache)
+        rules = registry.choose(settings, catalogue)
+        registry.validate(settings, catalogue)
     except ConfigError as error:
         raise _fail(str(error))
     stdin = None
@@ -118,9 +122,6 @@ def check(paths: Sequence[str], select, ignore, extend_select, output_format: st
     files, missing = discover(paths, settings, force_exclude=force_exclude)
     for item in missing:
         click.echo(f"redislint: error: {item.path}: {item.reason}", err=True)
-    cache = None
-    if not no_cache:
-        cache = Cache(cache_dir or Path(os.environ.get("REDISLINT_CACHE_DIR") or settings.root / ".redislint_cache"))
     mode = FixMode(unsafe=unsafe_fixes) if (fix or diff) else None
     result = lint_paths(files, settings, rules, jobs=jobs, stdin=stdin, cache=cache, fix=mode)
     changed = [r for r in result.results if r.new_data is not None]
@@ -164,6 +165,8 @@ def _apply(changed, diff: bool, stdin) -> int:
             continue
         if stdin is not None and file_result.path == stdin[0]:
             continue
+        from redislint.fixes import write_atomically
+
         try:
             write_atomically(Path(file_result.path), file_result.new_data, file_result.original)
         except OSError as error:
@@ -213,7 +216,7 @@ def _print(findings: List[Finding], fmt: str, statistics: bool, quiet: bool, std
         "github": lambda: output.render_github(findings),
         "gitlab": lambda: output.render_gitlab(findings),
         "junit": lambda: output.render_junit(findings),
-        "sarif": lambda: output.render_sarif(findings, list(rules) + registry.engine_descriptors(),
+        "sarif": lambda: output.render_sarif(findings, registry.load(rules) + registry.engine_descriptors(),
                                              __version__),
     }
     if fmt in machine:
@@ -237,7 +240,7 @@ def _print(findings: List[Finding], fmt: str, statistics: bool, quiet: bool, std
 
 
 def _source_lines(findings: List[Finding], stdin) -> Dict[str, List[str]]:
-    from redislint.linter import decode
+    from redislint.sources import decode
 
     lines: Dict[str, List[str]] = {}
     for path in {f.path for f in findings}:

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from redislint.linter import Finding
+from redislint.findings import Finding
 from redislint.rule import Fix, Report
 
 MAX_PASSES = 10

@@ -4,62 +4,23 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import io
 import re
-import tokenize
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
 from redislint.config import Settings
+from redislint.findings import Edit, Finding, FixInfo, internal_error, syntax_error
 from redislint.positions import locate
 from redislint.project import ProjectIndex
 from redislint.rule import Fix, Report, Rule
 from redislint.semantic.facts import ModuleFacts, collect
 from redislint.semantic.infer import Inferer
 from redislint.semantic.model import SemanticModel
+from redislint.sources import decode
 from redislint.suppression import is_suppressed, suppressions
 from redislint.walk import Dispatcher
-
-Position = Tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Edit:
-    start: Position
-    end: Position
-    content: str
-
-
-@dataclass(frozen=True)
-class FixInfo:
-    applicability: str
-    message: str
-    edits: Tuple[Edit, ...]
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    name: str
-    message: str
-    path: str
-    start: Position
-    end: Position
-    fix: Optional[FixInfo] = None
-    severity: str = "error"
-
-    def sort_key(self):
-        return (self.path, self.start, self.code)
-
-
-def decode(data: bytes) -> str:
-    """Source text as Python itself would decode it (BOM, coding cookie, else UTF-8)."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    text = data.decode(encoding)
-    return text[1:] if text.startswith("\ufeff") else text
 
 
 def parse(data: bytes) -> cst.Module:
@@ -163,12 +124,16 @@ def to_findings(module: cst.Module, reports: List[Report], path: str, text: Opti
 
 def lint_module(module: cst.Module, path: str, settings: Settings, rules: Sequence[Type[Rule]],
                 index: Optional[ProjectIndex], module_name: str = "", is_package: bool = False,
-                facts: Optional[ModuleFacts] = None) -> Tuple[List[Report], List[Optional[Finding]]]:
-    """Rule reports for a parsed module and, aligned with them, their findings."""
+                facts: Optional[ModuleFacts] = None, data: Optional[bytes] = None
+                ) -> Tuple[List[Report], List[Optional[Finding]]]:
+    """Rule reports for a parsed module and, aligned with them, their findings. `data`, the
+    bytes the module was parsed from, spares regenerating its code to read noqa comments."""
     if facts is None:
         facts = facts_for(module, module_name, is_package)
     reports = run_rules(module, facts, settings, rules_for_path(rules, settings, path), index, path)
-    text = module.code if reports else None
+    text = None
+    if reports:
+        text = decode(data) if data is not None else module.code
     return reports, to_findings(module, reports, path, text)
 
 
@@ -191,39 +156,6 @@ def _fix_info(fix: Fix, spans: Dict, empty: cst.Module) -> Optional[FixInfo]:
     return FixInfo(fix.applicability, fix.message, tuple(sorted(edits, key=lambda e: e.start)))
 
 
-def syntax_error(path: str, error: Exception, data: Optional[bytes] = None) -> Finding:
-    """RL000 at the position Python itself reports (libcst's native parser is vaguer); RL999
-    when Python accepts what libcst rejects (more than ~4,000 implicitly concatenated strings):
-    the code is fine, redislint is not."""
-    if data is not None and not isinstance(error, SyntaxError):
-        try:
-            compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-        except SyntaxError as python_error:
-            error = python_error
-        except (ValueError, RecursionError, MemoryError):
-            pass
-        else:
-            detail = (getattr(error, "message", None) or str(error)).splitlines()[0]
-            return internal_error(path, RuntimeError(
-                f"the parser rejects this file, which Python accepts: {detail}"))
-    if isinstance(error, SyntaxError):
-        row, column = error.lineno or 1, error.offset or 1
-        message = error.msg
-    else:
-        row = getattr(error, "raw_line", None) or 1
-        column = (getattr(error, "raw_column", None) or 0) + 1
-        message = (getattr(error, "message", None) or str(error)).splitlines()[0]
-        message = message.replace("parser error: ", "")
-    return Finding("RL000", "syntax-error", f"SyntaxError: {message}", path, (row, column), (row, column))
-
-
-def internal_error(path: str, error: BaseException) -> Finding:
-    detail = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-    return Finding("RL999", "internal-error",
-                   f"redislint failed on this file ({detail}); please report it with the file",
-                   path, (1, 1), (1, 1))
-
-
 def lint_source(data: bytes, path: str, settings: Settings, rules: Sequence[Type[Rule]],
                 index: Optional[ProjectIndex] = None, module_name: str = "",
                 is_package: bool = False) -> List[Finding]:
@@ -233,7 +165,8 @@ def lint_source(data: bytes, path: str, settings: Settings, rules: Sequence[Type
     except (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError) as error:
         return [syntax_error(path, error, data)]
     try:
-        _, findings = lint_module(module, path, settings, rules, index, module_name, is_package)
+        _, findings = lint_module(module, path, settings, rules, index, module_name, is_package,
+                                  data=data)
         return [f for f in findings if f is not None]
     except RecursionError as error:
         return [internal_error(path, error)]

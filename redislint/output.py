@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 import click
 
-from redislint.linter import Finding
+from redislint.findings import Finding
 
 FORMATS = ("full", "concise", "json", "json-lines", "github", "gitlab", "junit", "sarif")
 

@@ -12,12 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
-import libcst as cst
-
-from redislint.semantic import keyspace, pubsub
-from redislint.semantic.facts import ModuleFacts
-from redislint.semantic.infer import Inferer
-from redislint.semantic.redispy import RedisObject
+from redislint.semantic.objects import RedisObject
 
 
 @dataclass
@@ -31,27 +26,6 @@ class ModuleSummary:
     @property
     def exported_names(self) -> Tuple[str, ...]:
         return (*self.clients, *self.factories)
-
-
-def summarize(facts: ModuleFacts, inferer: Inferer, module: Optional[cst.Module] = None,
-              data: Optional[bytes] = None) -> ModuleSummary:
-    summary = ModuleSummary(reexports=dict(facts.from_imports))
-    if module is not None:
-        summary.key_uses = keyspace.scan(module, facts, data)
-        summary.key_uses.update(pubsub.work_channels(module, facts, data))
-    for name in facts.assigns.keys() | facts.annotations.keys():
-        found = inferer.infer(_name(name))
-        if found is not None:
-            summary.clients[name] = found.detached()
-    for name, func in facts.functions.items():
-        found = inferer.function_returns(func, None)
-        if found is not None:
-            summary.factories[name] = found.detached()
-    return summary
-
-
-def _name(name: str):
-    return cst.Name(name)
 
 
 def module_name(path: Path) -> Tuple[str, bool]:

@@ -1,17 +1,25 @@
 """Finds the rules: every `Rule` subclass in the modules of `redislint.rules`.
 
-The engine never names a rule; adding a rule is adding a file under `rules/`.
+The engine never names a rule; adding a rule is adding a file under `rules/`. Importing the
+rules imports libcst (a tenth of a second): a run that parses nothing (every file cached, or no
+file can touch Redis) selects rules from their catalogue instead, which the cache keeps for as
+long as the rule files are unchanged.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Dict, Iterable, List, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
+from redislint import __version__
 from redislint.config import ConfigError, Settings
-from redislint.rule import Rule
+
+if TYPE_CHECKING:
+    from redislint.rule import Rule
 
 # Diagnostics of the engine itself: not rules, but codes users see and can select.
 ENGINE_CODES = {
@@ -24,6 +32,7 @@ ENGINE_CODES = {
 @lru_cache(maxsize=1)
 def all_rules() -> Tuple[Type[Rule], ...]:
     import redislint.rules as package
+    from redislint.rule import Rule
 
     found: Dict[str, Type[Rule]] = {}
     for info in pkgutil.iter_modules(package.__path__):
@@ -35,6 +44,67 @@ def all_rules() -> Tuple[Type[Rule], ...]:
                     raise RuntimeError(f"two rules claim {value.code}")
                 found[value.code] = value
     return tuple(found[code] for code in sorted(found))
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What selecting a rule needs to know of it, and where to load it from."""
+
+    code: str
+    name: str
+    default_enabled: bool
+    module: str
+    qualname: str
+
+    def load(self) -> Type[Rule]:
+        return getattr(importlib.import_module(self.module), self.qualname)
+
+
+_catalogue: Optional[Tuple[RuleInfo, ...]] = None
+
+
+def catalogue(store=None) -> Tuple[RuleInfo, ...]:
+    """Every rule, as RuleInfo. `store` (a `redislint.cache.Cache`) keeps the list keyed by the
+    version and the rule files' names, sizes and modification times."""
+    global _catalogue
+    if _catalogue is not None:
+        return _catalogue
+    key = _rule_files_stamp() if store is not None else None
+    if key is not None:
+        kept = store.get("rules", key)
+        try:
+            _catalogue = tuple(RuleInfo(**row) for row in kept) if isinstance(kept, list) else None
+        except TypeError:  # an entry of another shape: rebuild it
+            _catalogue = None
+    if _catalogue is None:
+        _catalogue = tuple(RuleInfo(r.code, r.name, bool(r.default_enabled), r.__module__,
+                                    r.__qualname__) for r in all_rules())
+        if key is not None:
+            store.put("rules", key, [asdict(info) for info in _catalogue])
+    return _catalogue
+
+
+def _rule_files_stamp() -> Optional[str]:
+    from redislint.cache import digest
+
+    import redislint.rules as package
+
+    rows = [__version__]
+    try:
+        for folder in package.__path__:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".py"):
+                        info = entry.stat()
+                        rows.append(f"{entry.name}:{info.st_size}:{info.st_mtime_ns}")
+    except OSError:
+        return None
+    return digest(*sorted(row.encode() for row in rows))
+
+
+def load(rules: Sequence) -> List[Type[Rule]]:
+    """Rule classes for a selection of classes or RuleInfo."""
+    return [r.load() if isinstance(r, RuleInfo) else r for r in rules]
 
 
 def by_code() -> Dict[str, Type[Rule]]:
@@ -53,8 +123,8 @@ def _matches(selector: str, code: str) -> bool:
     return selector == "ALL" or code.startswith(selector)
 
 
-def _check(selectors: Iterable[str], option: str) -> List[str]:
-    codes = [r.code for r in all_rules()] + list(ENGINE_CODES)
+def _check(selectors: Iterable[str], option: str, rules: Sequence = ()) -> List[str]:
+    codes = [r.code for r in rules or all_rules()] + list(ENGINE_CODES)
     checked = []
     for raw in selectors:
         selector = raw.strip().upper()
@@ -66,22 +136,27 @@ def _check(selectors: Iterable[str], option: str) -> List[str]:
     return checked
 
 
-def validate(settings: Settings) -> None:
-    _check(settings.select, "select")
-    _check(settings.extend_select, "extend-select")
-    _check(settings.ignore, "ignore")
+def validate(settings: Settings, rules: Sequence = ()) -> None:
+    _check(settings.select, "select", rules)
+    _check(settings.extend_select, "extend-select", rules)
+    _check(settings.ignore, "ignore", rules)
     for pattern, codes in settings.per_file_ignores.items():
-        _check(codes, f"per-file-ignores[{pattern!r}]")
+        _check(codes, f"per-file-ignores[{pattern!r}]", rules)
 
 
 def select(settings: Settings, extra_ignores: Sequence[str] = ()) -> List[Type[Rule]]:
+    """The rule classes the settings turn on."""
+    return choose(settings, all_rules(), extra_ignores)
+
+
+def choose(settings: Settings, rules: Sequence, extra_ignores: Sequence[str] = ()) -> list:
     """Ruff's semantics: `select` replaces the defaults, `extend-select` adds, `ignore` removes;
-    a more specific selector wins over a less specific one."""
-    selected = _check(settings.select, "select")
-    extend = _check(settings.extend_select, "extend-select")
-    ignored = _check(settings.ignore, "ignore") + list(extra_ignores)
+    a more specific selector wins over a less specific one. `rules` are classes or RuleInfo."""
+    selected = _check(settings.select, "select", rules)
+    extend = _check(settings.extend_select, "extend-select", rules)
+    ignored = _check(settings.ignore, "ignore", rules) + list(extra_ignores)
     chosen = []
-    for rule in all_rules():
+    for rule in rules:
         if selected:
             best_on = max((len(s) for s in selected if _matches(s, rule.code)), default=-1)
             on = best_on >= 0

@@ -10,41 +10,19 @@ Both phases consult the cache first.
 from __future__ import annotations
 
 import ast
-import errno
-import gc
 import os
-import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Type
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import libcst as cst
-
-from redislint import __version__, registry
+from redislint import __version__, prefilter, registry
 from redislint.cache import Cache, digest
 from redislint.config import Settings
-from redislint.fixes import fix_until_stable
-from redislint.linter import (Finding, facts_for, internal_error, lint_module, parse,
-                              syntax_error)
-from redislint.positions import locate
-from redislint.project import ModuleSummary, ProjectIndex, module_name, summarize
-from redislint.rule import Rule
-from redislint.semantic.infer import Inferer
+from redislint.findings import Finding, internal_error, syntax_error
+from redislint.project import ProjectIndex
+from redislint.sources import Source, read_sources  # noqa: F401 - Source is part of the API
 from redislint.suppression import unknown_codes
 from redislint.workers import Supervisor, time_budget
-
-_REDIS_BYTES = re.compile(rb"redis|valkey", re.I)
-_PARSE_ERRORS = (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError)
-
-
-@dataclass
-class Source:
-    index: int
-    path: str
-    data: bytes
-    module: str
-    is_package: bool
 
 
 @dataclass
@@ -78,152 +56,10 @@ class RunResult:
         return out
 
 
-def io_error(path: str, error: OSError) -> Finding:
-    reason = error.strerror or type(error).__name__
-    return Finding("RL001", "io-error", f"cannot read file: {reason}", path, (1, 1), (1, 1))
-
-
-def _names_pattern(names) -> Optional["re.Pattern[bytes]"]:
-    names = sorted({n for n in names if n})
-    if not names:
-        return None
-    return re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\b")
-
-
-class _Worker:
-    """Parses and lints in a worker process, keeping the trees it parsed for the lint phase."""
-
-    def __init__(self, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
-        self.settings = settings
-        self.rules = rules
-        self.index = ProjectIndex()
-        self.trees: Dict[int, Tuple[Optional[cst.Module], object]] = {}
-
-    def summarize(self, source: Source) -> Optional[ModuleSummary]:
-        module, facts = self._parse(source)
-        if module is None:
-            return None
-        try:
-            # The tree too: the summary records the key patterns the module drains or expires.
-            return summarize(facts, Inferer(facts, None, self.settings.clients),  # type: ignore[arg-type]
-                             module, source.data)
-        except Exception as error:  # noqa: BLE001 - reported when the file is linted
-            self.trees[source.index] = (None, error)
-            return None
-
-    def _parse(self, source: Source) -> Tuple[Optional[cst.Module], object]:
-        known = self.trees.get(source.index)
-        if known is not None:
-            return known
-        try:
-            module = parse(source.data)
-            entry: Tuple[Optional[cst.Module], object] = (module, facts_for(module, source.module, source.is_package))
-            # Trees kept for the lint phase hold millions of objects (and no cycles): keep the
-            # garbage collector from re-scanning them on every collection.
-            gc.freeze()
-        except Exception as error:  # noqa: BLE001 - syntax errors are findings, reported later
-            entry = (None, error)
-        self.trees[source.index] = entry
-        return entry
-
-    def lint(self, source: Source, fix: Optional[FixMode]) -> FileResult:
-        result = self._lint_one(source, fix)
-        self.trees.pop(source.index, None)
-        return result
-
-    def _lint_one(self, source: Source, fix: Optional[FixMode]) -> FileResult:
-        result = FileResult(source.path)
-        module, facts = self._parse(source)
-        if module is None:
-            if isinstance(facts, _PARSE_ERRORS):
-                result.findings = [syntax_error(source.path, facts, source.data)]
-            else:
-                result.findings = [internal_error(source.path, facts)]  # type: ignore[arg-type]
-            return result
-        try:
-            if fix is None:
-                _, findings = lint_module(module, source.path, self.settings, self.rules, self.index,
-                                          facts=facts)  # type: ignore[arg-type]
-                result.findings = [f for f in findings if f is not None]
-                return result
-            self._fix(source, module, fix, result)
-        except Exception as error:  # noqa: BLE001 - one odd file must not hide the others
-            result.findings = [internal_error(source.path, error)]
-        return result
-
-    def _fix(self, source: Source, module: cst.Module, fix: FixMode, result: FileResult) -> None:
-        def lint(tree: cst.Module):
-            reports, findings = lint_module(tree, source.path, self.settings, self.rules, self.index,
-                                            source.module, source.is_package)
-            kept = [(r, f) for r, f in zip(reports, findings) if f is not None]
-            return [r for r, _ in kept], [f for _, f in kept]
-
-        _, outcome = fix_until_stable(module, lint, fix.unsafe, locate)
-        result.findings = outcome.remaining
-        result.fixed = outcome.fixed
-        if outcome.fixed and module.bytes != source.data:
-            # libcst does not give these bytes back as they were (it drops form feeds and a
-            # lone CR ending the file): its code would change more than the fixes. Lint only.
-            result.findings, result.fixed = lint(module)[1], []
-            result.notes.append("not fixed: the parser does not reproduce this file byte for "
-                                "byte (form feeds, or CR line endings), so a fix would change "
-                                "more than its edit")
-        elif outcome.fixed and outcome.data != source.data:
-            result.new_data = outcome.data
-            result.original = source.data
-        if outcome.dropped:
-            result.notes.append("a fix for " + ", ".join(sorted(set(outcome.dropped))) +
-                                " produced code that does not parse; it was not applied")
-        if not outcome.converged:
-            result.notes.append("fixes did not converge after several passes")
-
-
-def _serve(connection, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
-    """A worker process's loop: one request in, one reply out."""
-    worker = _Worker(settings, rules)
-    while True:
-        try:
-            _, command, payload = connection.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
-            return
-        if command == "summarize":
-            reply: object = worker.summarize(payload)  # type: ignore[arg-type]
-        elif command == "lint":
-            reply = worker.lint(*payload)  # type: ignore[misc]
-        elif command == "index":
-            worker.index = payload  # type: ignore[assignment]
-            reply = None
-        else:
-            return
-        try:
-            connection.send(reply)
-        except OSError:  # the supervisor is gone
-            return
-
-
-def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], List[FileResult]]:
-    sources: List[Source] = []
-    errors: List[FileResult] = []
-    for path in paths:
-        try:
-            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the run forever
-                raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
-            data = path.read_bytes()
-        except OSError as error:
-            errors.append(FileResult(str(path), [io_error(str(path), error)]))
-            continue
-        try:
-            name, is_package = module_name(path.absolute())
-        except OSError:
-            name, is_package = path.stem, False
-        sources.append(Source(len(sources), str(path), data, name, is_package))
-    return sources, errors
-
-
 class _Keys:
     """Cache keys: what a file's summary and findings depend on."""
 
-    def __init__(self, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
+    def __init__(self, settings: Settings, rules: Sequence) -> None:
         version = __version__.encode()
         self.summary_salt = digest(version, repr(settings.clients).encode()).encode()
         self.findings_salt = digest(version, settings.fingerprint().encode(),
@@ -255,7 +91,21 @@ def _failed(source: Source, reason: str) -> FileResult:
     return result
 
 
-def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[Rule]],
+def _serve(connection, settings: Settings, rules: Sequence) -> None:
+    from redislint.worker import serve
+
+    serve(connection, settings, rules)
+
+
+def _pool(jobs: int, settings: Settings, rules: Sequence) -> Supervisor:
+    # Forked workers inherit what the supervisor imported: import the parser and the rules
+    # once, here, only now that some file needs parsing.
+    import redislint.worker  # noqa: F401
+
+    return Supervisor(jobs, _serve, settings, registry.load(rules))
+
+
+def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                jobs: int = 0, stdin: Optional[Tuple[str, bytes]] = None,
                cache: Optional[Cache] = None, fix: Optional[FixMode] = None) -> RunResult:
     sources, errors = read_sources(paths)
@@ -263,14 +113,15 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
         name, data = stdin
         sources.append(Source(len(sources), name, data, Path(name).stem, False))
     result = RunResult(files=len(sources) + len(errors), results=list(errors))
-    client_names = _names_pattern(n.split(".")[-1] for n in settings.clients)
+    client_names = prefilter.names_pattern(n.split(".")[-1] for n in settings.clients)
 
     def may_use_redis(source: Source) -> bool:
-        return _REDIS_BYTES.search(source.data) is not None or (
+        return prefilter.mentions_redis(source.data) or (
             client_names is not None and client_names.search(source.data) is not None)
 
-    candidates = [s for s in sources if may_use_redis(s)]
-    rest = [s for s in sources if not may_use_redis(s)]
+    candidates, rest = [], []
+    for source in sources:
+        (candidates if may_use_redis(source) else rest).append(source)
     if stdin is not None:  # never cache what came from standard input
         cache = None
     keys = _Keys(settings, rules)
@@ -292,7 +143,7 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
                     index.add(source.module, summary)
             if misses:
                 result.parsed += len(misses)
-                pool = pool or Supervisor(jobs, _serve, settings, rules)
+                pool = pool or _pool(jobs, settings, rules)
                 by_id = {s.index + 1: s for s in misses}
                 requests = [(s.index, (s.index + 1, "summarize", s), time_budget(s.data))
                             for s in sorted(misses, key=lambda s: -len(s.data))]
@@ -306,7 +157,7 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
                         index.add(source.module, summary)
                         if cache:
                             cache.put_summary(keys.summary(source), summary)
-            exported = _names_pattern(index.exported_names())
+            exported = prefilter.names_pattern(index.exported_names())
             if exported is None:
                 break
             pending = [s for s in rest if exported.search(s.data)]
@@ -325,7 +176,7 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
                 result.cached += 1
                 result.results.append(FileResult(source.path, found))
         if to_lint:
-            pool = pool or Supervisor(jobs, _serve, settings, rules)
+            pool = pool or _pool(jobs, settings, rules)
             pool.broadcast("index", index)
             by_id = {s.index + 1: s for s in to_lint}
             requests = [(s.index, (s.index + 1, "lint", (s, fix)), time_budget(s.data))
@@ -349,7 +200,7 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence[Type[R
 def _note_unknown_codes(sources: Sequence[Source], result: RunResult) -> None:
     """`# noqa: RL7777`: a warning on the file (as Ruff does), the exit code unchanged. Read
     from the bytes, so a cached run warns too."""
-    known = frozenset(r.code for r in registry.all_rules()) | frozenset(registry.ENGINE_CODES)
+    known = frozenset(r.code for r in registry.catalogue()) | frozenset(registry.ENGINE_CODES)
     notes = {}
     for source in sources:
         unknown = unknown_codes(source.data, known)

@@ -16,10 +16,12 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Type
 
 from redislint.config import Settings
-from redislint.rule import Rule
+
+if TYPE_CHECKING:
+    from redislint.rule import Rule
 
 # (request id, command, payload); command is "summarize", "lint" or "index".
 Request = Tuple[int, str, object]

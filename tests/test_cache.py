@@ -91,3 +91,43 @@ def test_parallel_cold_and_warm_agree(write, tmp_path):
     serial = _lint(root, tmp_path / "other", jobs=1)
     assert _summary(cold) == _summary(warm) == _summary(serial)
     assert len(cold.findings) == 30 and warm.cached == 31
+
+
+def _imports(cwd, *args):
+    """The modules a real `redislint` process imports (`python -X importtime`)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "redislint", *args],
+                         cwd=cwd, capture_output=True, text=True)
+    assert run.returncode in (0, 1), run.stderr[-2000:]
+    return {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_a_run_that_parses_nothing_never_imports_the_parser_or_the_rules(write, tmp_path):
+    """Warm runs (pre-commit, CI with a cache) and trees with no Redis code cost an
+    interpreter start, not libcst's import (a tenth of a second)."""
+    root = write({"app/__init__.py": "", "app/ext.py": EXT, "app/views.py": VIEWS})
+    cold = _imports(root, "--cache-dir", str(tmp_path / "c"), ".")
+    assert {"libcst", "redislint.rule"} <= cold  # the rules' base class
+    warm = _imports(root, "--cache-dir", str(tmp_path / "c"), ".")
+    assert not {"libcst", "redislint.rule"} & warm
+    # A first run on a tree with no Redis code (the rule catalogue is already kept):
+    plain = write({"other/a.py": "import os\n", "other/b.py": "# Redistribution and use\n"})
+    assert "libcst" not in _imports(plain / "other", "--cache-dir", str(tmp_path / "c"), ".")
+
+
+def test_the_rule_catalogue_is_rebuilt_when_its_entry_is_bad(tmp_path, monkeypatch):
+    from redislint import registry
+
+    store = Cache(tmp_path / "c")
+    monkeypatch.setattr(registry, "_catalogue", None)
+    built = registry.catalogue(store)
+    assert [r.code for r in built] == [r.code for r in registry.all_rules()]
+    assert [r.load() for r in built] == list(registry.all_rules())
+    [entry] = [p for p in (store.folder / "rules").rglob("*") if p.is_file()]
+    for bad in ('[{"code": "RL101"}]', "{", '"x"'):
+        entry.write_text(bad)
+        monkeypatch.setattr(registry, "_catalogue", None)
+        assert registry.catalogue(store) == built

@@ -80,3 +80,15 @@ def test_prefilter_skips_files_that_cannot_touch_redis(write, tmp_path):
     assert result.files == len(files)
     assert result.parsed == len(APP)
     assert len([f for f in result.findings if f.code == "RL501"]) == 3
+
+
+def test_prefilter_is_not_fooled_by_licence_headers():
+    """"Redistribution and use in source..." heads many files: it is no reason to parse them.
+    Every real spelling of a client still is."""
+    from redislint.prefilter import mentions_redis
+
+    assert not mentions_redis(b"# Redistribution and use in source and binary forms\n"
+                              b"def redisplay(): rediscover()\n")
+    for code in (b"import redis\n", b"from rediscluster import RedisCluster\n", b"REDIS_URL = 1\n",
+                 b"c = StrictRedis()\n", b"import valkey\n", b"# Redistribution\nimport aioredis\n"):
+        assert mentions_redis(code), code

@@ -24,7 +24,9 @@ from redislint.linter import Finding
 from redislint.project import ProjectIndex
 from redislint.registry import select
 from redislint.rule import Rule
-from redislint.runner import FileResult, FixMode, Source, _Worker
+from redislint.runner import FileResult, FixMode
+from redislint.sources import Source
+from redislint.worker import Worker
 
 ALL = Settings(select=("ALL",))
 
@@ -36,7 +38,7 @@ def all_rules() -> List[Type[Rule]]:
 def run(data: bytes, settings: Settings, rules: Sequence[Type[Rule]],
         fix: Optional[FixMode] = None, path: str = "prog.py") -> FileResult:
     """One file through a worker, as `lint_paths` does: summary, project index, then lint/fix."""
-    worker = _Worker(settings, rules)
+    worker = Worker(settings, rules)
     source = Source(0, path, data, path.rsplit("/", 1)[-1].rsplit(".", 1)[0], False)
     summary = worker.summarize(source)
     index = ProjectIndex()

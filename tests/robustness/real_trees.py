@@ -58,18 +58,17 @@ def every_file(tree: Path, jobs: int):
     files that can touch Redis), with unsafe fixes computed in memory (nothing is written to
     the tree). Then the fixed files, in a copy of the tree, are fixed again: nothing may
     change. Returns a row of counts."""
-    import re
     import warnings
 
-    from redislint import runner
+    from redislint import prefilter, runner
     from redislint.config import Settings
     from redislint.files import discover
     from redislint.registry import select
 
     settings = Settings(root=tree, select=("ALL",))
     paths, _ = discover([str(tree)], settings)
-    saved = runner._REDIS_BYTES
-    runner._REDIS_BYTES = re.compile(b"")  # matches every file
+    saved = prefilter.WORDS
+    prefilter.WORDS = (b"",)  # found in every file
     try:
         start = time.monotonic()
         result = runner.lint_paths(paths, settings, select(settings), jobs=jobs,
@@ -102,7 +101,7 @@ def every_file(tree: Path, jobs: int):
             unstable = [r.path for r in again.results if r.new_data is not None]
             shutil.rmtree(copy.parent, ignore_errors=True)
     finally:
-        runner._REDIS_BYTES = saved
+        prefilter.WORDS = saved
     codes = collections.Counter(f.code for f in result.findings)
     notes = [f"{r.path}: {n}" for r in result.results for n in r.notes]
     for f in result.findings:

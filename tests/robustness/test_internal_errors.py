@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from redislint import cli as cli_module
-from redislint import runner
+from redislint import runner, worker
 from redislint.config import Settings
 from redislint.files import discover
 from redislint.registry import select
@@ -93,8 +93,9 @@ def test_a_rule_that_raises_during_fix_leaves_the_file_alone(tmp_path):
 
 def test_cli_prints_every_result_then_exits_2(tmp_path, cli, monkeypatch):
     _corpus(tmp_path)
-    real = cli_module.registry.select
-    monkeypatch.setattr(cli_module.registry, "select", lambda s: real(s) + [ExplodingRule])
+    real = cli_module.registry.choose
+    monkeypatch.setattr(cli_module.registry, "choose",
+                        lambda s, rules: real(s, rules) + [ExplodingRule])
     code, out, err = cli("--output-format", "concise", "--no-cache", ".")
     assert code == 2 and "Traceback" not in out + err
     lines = out.splitlines()
@@ -107,14 +108,14 @@ def test_cli_prints_every_result_then_exits_2(tmp_path, cli, monkeypatch):
 def test_an_error_in_the_semantic_model_is_not_called_a_syntax_error(tmp_path, monkeypatch):
     """`facts_for` raising ValueError (one of the parse-error types) used to come out as
     `RL000 SyntaxError: ...` on perfectly valid code; Python accepts it, so it is RL999."""
-    real = runner.facts_for
+    real = worker.facts_for
 
     def facts_for(module, name, is_package):
         if "# FAULT" in module.code:
             raise ValueError("a bug in the model")
         return real(module, name, is_package)
 
-    monkeypatch.setattr(runner, "facts_for", facts_for)
+    monkeypatch.setattr(worker, "facts_for", facts_for)
     result = _run(_corpus(tmp_path))
     _assert_others_intact(result)
     [victim] = [f for f in result.findings if "victim" in f.path]
@@ -128,14 +129,14 @@ def _segfault() -> None:
 
 
 def _crash_on_marker(monkeypatch, how):
-    real = runner.parse
+    real = worker.parse
 
     def parse(data):
         if MARKER in data:
             how()
         return real(data)
 
-    monkeypatch.setattr(runner, "parse", parse)
+    monkeypatch.setattr(worker, "parse", parse)
 
 
 def test_a_worker_that_crashes_is_reported_and_replaced(tmp_path, monkeypatch):
@@ -184,14 +185,14 @@ def test_a_real_pathological_file_is_timed_out(tmp_path, monkeypatch):
 def test_a_crash_in_the_lint_phase_keeps_the_other_trees(tmp_path, monkeypatch):
     """A worker holds the trees it parsed for the lint phase; when it dies on one file, the
     files it still held are parsed again by its replacement, not lost."""
-    real = runner.lint_module
+    real = worker.lint_module
 
     def lint_module(module, path, *args, **kwargs):
         if "victim" in path:
             _segfault()
         return real(module, path, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "lint_module", lint_module)
+    monkeypatch.setattr(worker, "lint_module", lint_module)
     result = _run(_corpus(tmp_path, files=12), jobs=2)
     _assert_others_intact(result, files=12)
     [victim] = [f for f in result.findings if "victim" in f.path]
