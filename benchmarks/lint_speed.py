@@ -164,6 +164,11 @@ def bench(name: str, path: Path, runs: int) -> None:
             print(f"{label:<32}{'not installed':>30}")
             continue
         print(f"{label:<32}{seconds:>10.3f}{seconds / floor:>10.2f}{memory:>10.0f}")
+    timed = {label: seconds for label, seconds, _ in rows}
+    warm, one, many = (timed["redislint warm cache"], timed["redislint -j1 --no-cache"],
+                       timed[f"redislint -j{os.cpu_count()} --no-cache"])
+    print(f"warm cache: {warm / one:.3f}x of a cold -j1 run, {warm / many:.3f}x of a cold "
+          f"-j{os.cpu_count()} run; -j1: {1000 * one / max(lines, 1):.3f} ms per 1,000 lines")
 
 
 def scaled(path: Path, factor: int, workdir: Path) -> Path:
