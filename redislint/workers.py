@@ -10,12 +10,10 @@ back to the worker that already holds its tree.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import threading
 import time
 from collections import deque
-from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Type
 
 from redislint.config import Settings
@@ -87,6 +85,8 @@ class Supervisor:
     """Runs requests on `jobs` worker processes; reports crashes and time-outs per request."""
 
     def __init__(self, jobs: int, serve: Callable, settings: Settings, rules: Sequence[Type[Rule]]) -> None:
+        import multiprocessing  # only when something needs parsing: a warm run starts faster
+
         methods = multiprocessing.get_all_start_methods()
         self.context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         self.args = (settings, rules)
@@ -107,6 +107,8 @@ class Supervisor:
     def run(self, requests: List[Tuple[int, Request, float]], sticky: bool,
             on_failure: Callable[[Request, str], object]) -> Dict[int, object]:
         """`requests` are (source index, request, time budget). Returns request id -> result."""
+        from multiprocessing.connection import wait
+
         results: Dict[int, object] = {}
         budgets: Dict[int, float] = {}
         pending: Deque[Tuple[int, Request]] = deque()
