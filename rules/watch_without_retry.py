@@ -141,8 +141,24 @@ class WatchWithoutRetry(Rule):
         # Functions some call in this module runs under a `try` that handles WatchError.
         self._retried_callees: Set[str] = set()
         self._pending: List[Tuple[cst.CSTNode, RedisCall, RedisCall]] = []
+        # Open `try` statements: outside any, no call can be under a WatchError handler.
+        self._tries = 0
+
+    def visit_Try(self, node: cst.Try) -> None:
+        self._tries += 1
+
+    def leave_Try(self, node: cst.Try) -> None:
+        self._tries -= 1
+
+    def visit_TryStar(self, node: cst.TryStar) -> None:
+        self._tries += 1
+
+    def leave_TryStar(self, node: cst.TryStar) -> None:
+        self._tries -= 1
 
     def visit_Call(self, node: cst.Call) -> None:
+        if not self._tries:
+            return
         func = node.func
         name = func.value if isinstance(func, cst.Name) else (
             func.attr.value if isinstance(func, cst.Attribute) else None)

@@ -13,7 +13,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import libcst as cst
 
-from redislint.walk import iter_children
+from redislint.walk import children_of
 
 Parents = Tuple[cst.CSTNode, ...]
 NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
@@ -26,8 +26,9 @@ def walk(root: cst.CSTNode) -> Iterator[Tuple[cst.CSTNode, Parents]]:
         node, parents = stack.pop()
         yield node, parents
         below = parents + (node,)
-        for child in reversed(list(iter_children(node))):
-            stack.append((child, below))
+        children = children_of(node)
+        children.reverse()
+        stack.extend([(child, below) for child in children])
 
 
 def target_names(target: cst.CSTNode) -> Iterator[cst.Name]:

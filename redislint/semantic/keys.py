@@ -53,7 +53,32 @@ NameLookup = Callable[[str], Optional[Key]]
 
 
 def source(node: cst.CSTNode) -> str:
+    """The node's code without whitespace."""
+    dotted = _plain_dotted(node)
+    if dotted is not None:
+        return dotted
     return "".join(_EMPTY.code_for_node(node).split())
+
+
+def _plain_dotted(node: cst.CSTNode) -> Optional[str]:
+    """`a.b.c` without parentheses, comments or line continuations: its text, without paying
+    for code generation (most key holes are such names)."""
+    attrs: List[str] = []
+    while type(node) is cst.Attribute:
+        dot = node.dot
+        if node.lpar or type(dot) is not cst.Dot or not (_plain(dot.whitespace_before) and
+                                                         _plain(dot.whitespace_after)):
+            return None
+        attrs.append(node.attr.value)
+        node = node.value
+    if type(node) is not cst.Name or node.lpar:
+        return None
+    attrs.append(node.value)
+    return ".".join(reversed(attrs))
+
+
+def _plain(whitespace: cst.BaseParenthesizableWhitespace) -> bool:
+    return type(whitespace) is cst.SimpleWhitespace and "\\" not in whitespace.value
 
 
 def key_of(expr: cst.BaseExpression, lookup: Optional[NameLookup] = None) -> Optional[Key]:

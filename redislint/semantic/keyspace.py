@@ -32,7 +32,7 @@ import libcst as cst
 from redislint.semantic.facts import FunctionFacts, ModuleFacts
 from redislint.semantic.keys import Key, key_of
 from redislint.semantic.redispy import EXPIRE_COMMANDS, TTL_OPTIONS
-from redislint.walk import iter_children
+from redislint.walk import children_of
 
 LIST_DRAINS = frozenset({"lpop", "rpop", "blpop", "brpop", "lmpop", "blmpop", "lmove", "blmove",
                          "rpoplpush", "brpoplpush", "ltrim", "lrem"})
@@ -152,15 +152,37 @@ def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
         return {}
     functions = _function_facts(facts)
     found: Dict[str, Set[str]] = {}
-    stack: List[tuple] = [(module, None)]
+    func: Optional[FunctionFacts] = None
+    # Children are pushed reversed, so the walk is in source order; a `_Restore` below a
+    # function's children gives back the enclosing function's facts when they are done.
+    stack: List[object] = [module]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        node, func = stack.pop()
-        if isinstance(node, cst.FunctionDef):
+        node = pop()
+        node_type = type(node)
+        if node_type is _Restore:
+            func = node.func  # type: ignore[attr-defined]
+            continue
+        if node_type is cst.FunctionDef:
+            stack.append(_Restore(func))
             func = functions.get(id(node), None)
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            _record(node, node.func.attr.value.lower(), _lookup(facts, func), found)
-        stack.extend((child, func) for child in iter_children(node))
+        elif node_type is cst.Call:
+            callee = node.func  # type: ignore[attr-defined]
+            if type(callee) is cst.Attribute:
+                command = callee.attr.value.lower()
+                if command in _ALL_COMMANDS:
+                    _record(node, command, _lookup(facts, func), found)  # type: ignore[arg-type]
+        children = children_of(node)  # type: ignore[arg-type]
+        children.reverse()
+        extend(children)
     return {family: sorted(patterns) for family, patterns in found.items()}
+
+
+class _Restore:
+    __slots__ = ("func",)
+
+    def __init__(self, func: Optional[FunctionFacts]) -> None:
+        self.func = func
 
 
 def _record(call: cst.Call, command: str, lookup, found: Dict[str, Set[str]]) -> None:

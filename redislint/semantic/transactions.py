@@ -73,15 +73,17 @@ def watch_error_handling(chain: Sequence[cst.CSTNode], node: cst.CSTNode,
                          qualify: Qualify) -> Optional[str]:
     """`HANDLED`, `RETRIED` or None for a WatchError raised at `node` (see the module doc).
     `chain` is the node's ancestors; the search stops at the enclosing function."""
-    path = list(chain) + [node]
     retried = False
-    for index in range(len(path) - 2, -1, -1):
-        holder, child = path[index], path[index + 1]
+    last = len(chain) - 1
+    for index in range(last, -1, -1):
+        holder = chain[index]
         if isinstance(holder, _FUNCTIONS):
             break
-        if not isinstance(holder, (cst.Try, cst.TryStar)) or child is not holder.body:
+        if not isinstance(holder, (cst.Try, cst.TryStar)):
             continue
-        in_loop = any(isinstance(n, _LOOPS) for n in _until_function(path[:index]))
+        if (chain[index + 1] if index < last else node) is not holder.body:
+            continue
+        in_loop = any(isinstance(n, _LOOPS) for n in _until_function(chain[:index]))
         for handler in holder.handlers:
             caught = _caught(handler, qualify)
             if caught is not None and "WatchError" in caught:
