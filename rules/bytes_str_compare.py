@@ -6,7 +6,7 @@ from redislint.rule import Fix, Invalid, Rule, Valid
 from redislint.semantic.bindings import Bindings
 from redislint.semantic.model import RedisCall
 from redislint.semantic.replies import (
-    MESSAGE_KIND, bytes_literal, module_str_constants, reply_kind, str_comparisons,
+    MESSAGE_KIND, ReplyUses, bytes_literal, module_str_constants, reply_kind, str_comparisons,
 )
 
 _RAW = "import redis\nr = redis.Redis()\n"
@@ -129,7 +129,7 @@ class BytesStrCompare(Rule):
 
     def __init__(self, model, settings) -> None:
         super().__init__(model, settings)
-        self._bindings: Dict[int, Bindings] = {}
+        self._uses: Dict[int, ReplyUses] = {}
         self._constant = module_str_constants(model.facts.assigns)
 
     def on_redis_call(self, call: RedisCall) -> None:
@@ -140,10 +140,10 @@ class BytesStrCompare(Rule):
         if kind is None:
             return
         scope = call.scope.node
-        bindings = self._bindings.get(id(scope))
-        if bindings is None:
-            bindings = self._bindings[id(scope)] = Bindings(scope)
-        for mismatch in str_comparisons(bindings, call.node, kind, self._constant):
+        uses = self._uses.get(id(scope))
+        if uses is None:
+            uses = self._uses[id(scope)] = ReplyUses(Bindings(scope))
+        for mismatch in str_comparisons(uses, call.node, kind, self._constant):
             replacement = bytes_literal(mismatch.literal)
             fix = None
             if replacement is not None:

@@ -8,11 +8,11 @@ without entering nested functions or classes. It is flow-insensitive and local: 
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Set
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from redislint.walk import iter_children
+from redislint.walk import children_of, iter_children
 
 _NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 _TESTED = (cst.If, cst.While, cst.IfExp, cst.Assert)
@@ -27,6 +27,10 @@ _INSPECTING = frozenset({"print", "len", "bool", "isinstance", "repr", "type", "
 
 def scope_nodes(scope_node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every node of a scope's own code (not of the functions and classes defined in it)."""
+    return iter(_index(scope_node).nodes)
+
+
+def _walk_scope(scope_node: cst.CSTNode) -> List[cst.CSTNode]:
     if isinstance(scope_node, cst.Module):
         roots: List[cst.CSTNode] = list(scope_node.body)
     elif isinstance(scope_node, cst.FunctionDef):
@@ -35,13 +39,120 @@ def scope_nodes(scope_node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         roots = [scope_node.body]
     else:
         roots = [scope_node]
+    out = []
     stack = list(reversed(roots))
     while stack:
         node = stack.pop()
-        yield node
+        out.append(node)
         if isinstance(node, _NESTED):
             continue
-        stack.extend(reversed(list(iter_children(node))))
+        children = children_of(node)
+        children.reverse()
+        stack.extend(children)
+    return out
+
+
+class _ScopeIndex:
+    """One scope's nodes and binders, and the binders filed under the names and calls their
+    value carries or mentions: built once per scope and shared by every `ResultFlow` in it, so
+    following one result costs the binders that involve it, not a walk of the scope."""
+
+    def __init__(self, scope_node: cst.CSTNode) -> None:
+        self.scope_node = scope_node
+        self.nodes = _walk_scope(scope_node)
+        binders = []
+        for node in self.nodes:
+            if isinstance(node, cst.Assign):
+                binders.extend((t.target, node.value, False) for t in node.targets)
+            elif isinstance(node, (cst.AnnAssign, cst.NamedExpr, cst.AugAssign)) and \
+                    node.value is not None:
+                binders.append((node.target, node.value, isinstance(node, cst.AugAssign)))
+            elif isinstance(node, (cst.For, cst.CompFor)):
+                binders.append((node.target, node.iter, False))
+        self.binders: List[Tuple[cst.CSTNode, cst.BaseExpression, bool]] = binders
+        self._carriers: Optional[Dict[object, List[int]]] = None
+        self._mentioners: Optional[Dict[object, List[int]]] = None
+
+    def carriers(self) -> Dict[object, List[int]]:
+        """Name (str) or id of a node -> the non-augmented binders whose value carries it
+        (`ResultFlow.carries` is true when it is the call or a name bound from it)."""
+        if self._carriers is None:
+            self._carriers = {}
+            for position, (_, value, augmented) in enumerate(self.binders):
+                if not augmented:
+                    for term in set(_carried(value)):
+                        self._carriers.setdefault(term, []).append(position)
+        return self._carriers
+
+    def mentioners(self) -> Dict[object, List[int]]:
+        """Name (str) or id of a call -> every binder whose value contains it, outside nested
+        functions (`ResultFlow._mentions`)."""
+        if self._mentioners is None:
+            self._mentioners = {}
+            for position, (_, value, _) in enumerate(self.binders):
+                for term in _mentioned(value):
+                    self._mentioners.setdefault(term, []).append(position)
+        return self._mentioners
+
+
+def _unwrap(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """The value inside `await x`, `x[i]`, `str(x)`, `x.decode()`: the same value."""
+    while True:
+        if isinstance(expr, cst.Await):
+            expr = expr.expression
+        elif isinstance(expr, cst.Subscript):
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and len(expr.args) == 1 and isinstance(
+                expr.func, cst.Name) and expr.func.value in _CONVERSIONS:
+            expr = expr.args[0].value
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+                expr.func.attr.value in _CONVERTING_METHODS:
+            expr = expr.func.value
+        else:
+            break
+    return expr
+
+
+def _carried(expr: cst.BaseExpression) -> Iterator[object]:
+    """What `expr` evaluates to as far as `ResultFlow.carries` looks: a name, or the id of the
+    expression left after the same unwrapping."""
+    expr = _unwrap(expr)
+    if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
+        yield from _carried(expr.left)
+        yield from _carried(expr.right)
+        return
+    yield id(expr)
+    if isinstance(expr, cst.Name):
+        yield expr.value
+
+
+def _mentioned(expr: cst.CSTNode) -> Set[object]:
+    """The names and the ids of the calls in `expr`, not inside nested functions or classes."""
+    found: Set[object] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            found.add(node.value)
+        elif isinstance(node, cst.Call):
+            found.add(id(node))
+        if not isinstance(node, _NESTED):
+            stack.extend(children_of(node))
+    return found
+
+
+# Recent scopes' indexes, by id (each holds its node, so the id cannot be reused meanwhile).
+_INDEXES: Dict[int, _ScopeIndex] = {}
+_KEPT = 8
+
+
+def _index(scope_node: cst.CSTNode) -> _ScopeIndex:
+    found = _INDEXES.get(id(scope_node))
+    if found is None or found.scope_node is not scope_node:
+        if len(_INDEXES) >= _KEPT:
+            del _INDEXES[next(iter(_INDEXES))]
+        found = _INDEXES[id(scope_node)] = _ScopeIndex(scope_node)
+    return found
 
 
 def _target_names(target: cst.CSTNode) -> Iterator[str]:
@@ -59,7 +170,8 @@ class ResultFlow:
 
     def __init__(self, scope_node: cst.CSTNode, call: cst.Call) -> None:
         self.call = call
-        self.nodes = list(scope_nodes(scope_node))
+        self._index = _index(scope_node)
+        self.nodes = self._index.nodes
         self.names: Set[str] = set()
         self._derived: Optional[Set[str]] = None
         self._bind()
@@ -69,53 +181,35 @@ class ResultFlow:
         """`expr` evaluates to the result (or a part of it): the call, `await call`, a name
         bound from it, a subscript of one of those, `that or default`, or the same value
         converted (`bool(that)`, `str(that)`, `that.decode()`)."""
-        while True:
-            if isinstance(expr, cst.Await):
-                expr = expr.expression
-            elif isinstance(expr, cst.Subscript):
-                expr = expr.value
-            elif isinstance(expr, cst.Call) and len(expr.args) == 1 and isinstance(
-                    expr.func, cst.Name) and expr.func.value in _CONVERSIONS:
-                expr = expr.args[0].value
-            elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
-                    expr.func.attr.value in _CONVERTING_METHODS:
-                expr = expr.func.value
-            else:
-                break
+        expr = _unwrap(expr)
         if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
             return self.carries(expr.left) or self.carries(expr.right)
         if expr is self.call:
             return True
         return isinstance(expr, cst.Name) and expr.value in self.names
 
-    def _binders(self) -> List[tuple]:
-        binders = []
-        for node in self.nodes:
-            if isinstance(node, cst.Assign):
-                binders.extend((t.target, node.value, False) for t in node.targets)
-            elif isinstance(node, (cst.AnnAssign, cst.NamedExpr, cst.AugAssign)) and \
-                    node.value is not None:
-                binders.append((node.target, node.value, isinstance(node, cst.AugAssign)))
-            elif isinstance(node, (cst.For, cst.CompFor)):
-                binders.append((node.target, node.iter, False))
-        return binders
-
     def _bind(self) -> None:
-        self._propagate(self.names, self.carries, augmented=False)
+        """Every name a (non-augmented) binder assigns from a value that carries the result,
+        to a fixed point."""
+        self._propagate(self.names, self._index.carriers())
 
-    def _propagate(self, names: Set[str], binds, augmented: bool) -> None:
-        """Add to `names` every name a binder assigns from a value `binds` accepts, until no
-        name is added (`augmented`: also `x += value`)."""
-        binders = [(t, v) for t, v, aug in self._binders() if augmented or not aug]
-        changed = True
-        while changed:
-            changed = False
-            for target, value in binders:
-                if binds(value):
-                    for name in _target_names(target):
-                        if name not in names:
-                            names.add(name)
-                            changed = True
+    def _propagate(self, names: Set[str], index: Dict[object, List[int]]) -> None:
+        """Add to `names` the targets of the binders `index` files under the call or a name
+        in `names`, until none is added."""
+        binders = self._index.binders
+        queue: List[object] = list(names)
+        if id(self.call) in _carried(self.call):  # not itself unwrapped (`x.decode()`)
+            queue.append(id(self.call))
+        done: Set[int] = set()
+        while queue:
+            for position in index.get(queue.pop(), ()):
+                if position in done:
+                    continue
+                done.add(position)
+                for name in _target_names(binders[position][0]):
+                    if name not in names:
+                        names.add(name)
+                        queue.append(name)
 
     # -- values computed from the result ------------------------------------------------
     def derived_names(self) -> Set[str]:
@@ -123,7 +217,7 @@ class ResultFlow:
         (`n = int(v) + 1`, `data = json.loads(v)`, `total += v`)."""
         if self._derived is None:
             names = set(self.names)
-            self._propagate(names, lambda value: self._mentions(value, names), augmented=True)
+            self._propagate(names, self._index.mentioners())
             self._derived = names
         return self._derived
 

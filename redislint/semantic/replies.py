@@ -8,7 +8,7 @@ message is a dict whose `"data"`, `"channel"` and `"pattern"` are bytes (its `"t
 Commands whose replies redis-py converts (`ping`, `set`, `info`, `config_get`, integers, floats)
 are not listed.
 
-`str_comparisons(function, call, kind)` follows one call's reply through `await`, names bound
+`str_comparisons(uses, call, kind)` follows one call's reply through `await`, names bound
 exactly once (`v = r.get(k)`, `_, job = r.brpop(q)`, `for m in r.smembers(s)`) and subscripts
 of collections, and yields each comparison that can never hold: `reply == "x"`, `reply != "x"`,
 `reply in ("a", "b")`, `"x" in collection`.
@@ -16,8 +16,9 @@ of collections, and yields each comparison that can never hold: `reply == "x"`, 
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -136,46 +137,112 @@ class _Values:
         return False
 
 
-def _bind(values: _Values, bindings: Bindings) -> None:
-    """Names bound once from the reply (`v = reply`, `a, b = reply`, `for e in reply`)."""
-    for node, _ in bindings.nodes:
-        if isinstance(node, cst.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0].target, node.value
-        elif isinstance(node, (cst.NamedExpr, cst.AnnAssign)) and node.value is not None:
-            target, value = node.target, node.value
-        elif isinstance(node, (cst.For, cst.CompFor)):
-            target, value = node.target, node.iter
+class ReplyUses:
+    """A function's binders and comparisons, each filed under the name or call its value starts
+    from: built once per function, so following one reply visits only the statements that can
+    involve it (a module with thousands of reads would otherwise be rescanned per read)."""
+
+    def __init__(self, bindings: Bindings) -> None:
+        self.bindings = bindings
+        # (target, value, iterating) in source order, and their positions per root.
+        self.binders: List[Tuple[cst.BaseExpression, cst.BaseExpression, bool]] = []
+        self.binders_by_root: Dict[Root, List[int]] = {}
+        self.comparisons: List[cst.Comparison] = []
+        self.comparisons_by_root: Dict[Root, List[int]] = {}
+        for node, parents in bindings.nodes:
+            if isinstance(node, cst.Assign) and len(node.targets) == 1:
+                binder = (node.targets[0].target, node.value, False)
+            elif isinstance(node, (cst.NamedExpr, cst.AnnAssign)) and node.value is not None:
+                binder = (node.target, node.value, False)
+            elif isinstance(node, (cst.For, cst.CompFor)):
+                binder = (node.target, node.iter, True)
+            elif isinstance(node, cst.Comparison) and len(node.comparisons) == 1 and \
+                    not _in_nested(parents, bindings.function):
+                position = len(self.comparisons)
+                self.comparisons.append(node)
+                for root in {_root(node.left), _root(node.comparisons[0].comparator)}:
+                    if root is not None:
+                        self.comparisons_by_root.setdefault(root, []).append(position)
+                continue
+            else:
+                continue
+            root = _root(binder[1])
+            if root is not None:
+                self.binders_by_root.setdefault(root, []).append(len(self.binders))
+            self.binders.append(binder)
+
+
+# What a value starts from: a name, or (the id of) a call.
+Root = Union[str, int]
+
+
+def _root(expr: cst.BaseExpression) -> Optional[Root]:
+    """The name or call `_Values.is_reply` / `is_bytes` would look at in `expr`."""
+    expr = _strip(expr)
+    if isinstance(expr, cst.Subscript):
+        expr = _strip(expr.value)
+    if isinstance(expr, cst.Name):
+        return expr.value
+    return id(expr) if isinstance(expr, cst.Call) else None
+
+
+def _roots(values: _Values) -> List[Root]:
+    return [id(values.call), *values.whole, *values.elements]
+
+
+def _bind(values: _Values, uses: ReplyUses) -> None:
+    """Names bound once from the reply (`v = reply`, `a, b = reply`, `for e in reply`).
+
+    One pass in source order over the binders that start from the reply or from a name bound
+    from it so far: the others cannot bind anything."""
+    by_root = uses.binders_by_root
+    pending = sorted({i for root in _roots(values) for i in by_root.get(root, ())})
+    queued = set(pending)
+    while pending:
+        position = heapq.heappop(pending)
+        target, value, iterating = uses.binders[position]
+        for name in _bind_one(values, uses.bindings, target, value, iterating):
+            for later in by_root.get(name, ()):
+                if later > position and later not in queued:
+                    queued.add(later)
+                    heapq.heappush(pending, later)
+
+
+def _bind_one(values: _Values, bindings: Bindings, target: cst.BaseExpression,
+              value: cst.BaseExpression, iterating: bool) -> List[str]:
+    """Bind the names of one binder that takes the reply or a bytes part of it; they are
+    returned (whether new or not)."""
+    names = list(target_names(target))
+    if not names or not all(bindings.single(n) for n in names):
+        return []
+    if values.is_reply(value):
+        if iterating and values.kind in (COLLECTION_KIND, MAPPING_KIND):
+            values.elements.update(n.value for n in names)  # `for m in r.smembers(s)`
+        elif iterating and values.kind == MESSAGE_KIND and isinstance(target, cst.Name):
+            values.whole.add(target.value)  # `for message in pubsub.listen()`
+        elif not iterating and isinstance(target, cst.Name):
+            values.whole.add(target.value)  # `v = r.get(k)`
+        elif not iterating and values.kind == COLLECTION_KIND:
+            values.elements.update(n.value for n in names)  # `_, job = r.brpop(q)`
         else:
-            continue
-        names = list(target_names(target))
-        if not names or not all(bindings.single(n) for n in names):
-            continue
-        iterating = isinstance(node, (cst.For, cst.CompFor))
-        if values.is_reply(value):
-            if iterating and values.kind in (COLLECTION_KIND, MAPPING_KIND):
-                values.elements.update(n.value for n in names)  # `for m in r.smembers(s)`
-            elif iterating and values.kind == MESSAGE_KIND and isinstance(target, cst.Name):
-                values.whole.add(target.value)  # `for message in pubsub.listen()`
-            elif not iterating and isinstance(target, cst.Name):
-                values.whole.add(target.value)  # `v = r.get(k)`
-            elif not iterating and values.kind == COLLECTION_KIND:
-                values.elements.update(n.value for n in names)  # `_, job = r.brpop(q)`
-        elif not iterating and isinstance(target, cst.Name) and values.is_bytes(value):
-            values.elements.add(target.value)  # `data = message["data"]`, `first = items[0]`
+            return []
+        return [n.value for n in names]
+    if not iterating and isinstance(target, cst.Name) and values.is_bytes(value):
+        values.elements.add(target.value)  # `data = message["data"]`, `first = items[0]`
+        return [target.value]
+    return []
 
 
-def str_comparisons(bindings: Bindings, call: cst.Call, kind: str,
+def str_comparisons(uses: ReplyUses, call: cst.Call, kind: str,
                     constant: Callable[[str], Optional[str]]) -> Iterator[Mismatch]:
-    """Comparisons of the reply of `call` (made in `bindings.function`) with a str: never
+    """Comparisons of the reply of `call` (made in `uses.bindings.function`) with a str: never
     true."""
-    values = _Values(call, kind, bindings)
+    values = _Values(call, kind, uses.bindings)
     for _ in range(2):  # names bound from names bound from the reply
-        _bind(values, bindings)
-    for node, parents in bindings.nodes:
-        if not isinstance(node, cst.Comparison) or len(node.comparisons) != 1:
-            continue
-        if _in_nested(parents, bindings.function):
-            continue
+        _bind(values, uses)
+    by_root = uses.comparisons_by_root
+    for position in sorted({i for root in _roots(values) for i in by_root.get(root, ())}):
+        node = uses.comparisons[position]
         left, target = node.left, node.comparisons[0]
         right, operator = target.comparator, target.operator
         if isinstance(operator, (cst.Equal, cst.NotEqual)):
