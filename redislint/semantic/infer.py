@@ -31,6 +31,7 @@ SHADOW = _Shadow()
 Lookup = Callable[[str], object]
 _FACTORY = RedisObject("factory")
 _IN_PROGRESS = object()
+_MISSING = object()
 # Pipeline methods that do not return the pipeline itself.
 _PIPELINE_TERMINALS = frozenset({"execute", "reset", "multi", "watch", "unwatch", "discard",
                                  "immediate_execute_command", "__enter__", "__aenter__",
@@ -92,13 +93,9 @@ class Inferer:
         return self.facts.imports.qualify(name)
 
     def function_returns(self, func: FunctionFacts, cls: Optional[ClassFacts]) -> Optional[RedisObject]:
-        key = ("fn", id(func.node))
-        memo = self._memo.get(key)
-        if memo is _IN_PROGRESS:
-            return None
-        if key in self._memo:
-            return memo  # type: ignore[return-value]
-        self._memo[key] = _IN_PROGRESS
+        return self._memoised(("fn", id(func.node)), self._function_returns, func, cls)
+
+    def _function_returns(self, func: FunctionFacts, cls: Optional[ClassFacts]) -> Optional[RedisObject]:
         found = self.annotation(func.annotation)
         if found is None:
             lookup = self.function_lookup(func, cls)
@@ -107,7 +104,6 @@ class Inferer:
                 found = self.infer(value, lookup, cls, self_name)
                 if found is not None:
                     break
-        self._memo[key] = found
         return found
 
     def function_lookup(self, func: FunctionFacts, cls: Optional[ClassFacts]) -> Lookup:
@@ -127,6 +123,16 @@ class Inferer:
         return lookup
 
     # -- internals ----------------------------------------------------------------------
+    def _memoised(self, key: tuple, compute: Callable[..., Optional[RedisObject]], *args
+                  ) -> Optional[RedisObject]:
+        """`compute(*args)` once per key; None while it runs (a definition that refers back to
+        itself, directly or through others)."""
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            self._memo[key] = _IN_PROGRESS
+            found = self._memo[key] = compute(*args)
+        return None if found is _IN_PROGRESS else found  # type: ignore[return-value]
+
     def _infer(self, expr, lookup, cls, self_name, depth) -> Optional[RedisObject]:
         if depth > 12:
             return None
@@ -154,13 +160,9 @@ class Inferer:
         return self._module_name(name)
 
     def _module_name(self, name: str) -> Optional[RedisObject]:
-        key = ("name", name)
-        memo = self._memo.get(key, None)
-        if memo is _IN_PROGRESS:
-            return None
-        if key in self._memo:
-            return memo  # type: ignore[return-value]
-        self._memo[key] = _IN_PROGRESS
+        return self._memoised(("name", name), self._find_module_name, name)
+
+    def _find_module_name(self, name: str) -> Optional[RedisObject]:
         facts = self.facts
         found = self.annotation(facts.annotations.get(name))
         for value in facts.assigns.get(name, ()):
@@ -171,7 +173,6 @@ class Inferer:
             found = self._external(facts.imports.names[name], call=False)
         if found is None and name in self.client_names and name not in facts.functions:
             found = RedisObject("client")
-        self._memo[key] = found
         return found
 
     def _constructor_alias(self, values, call: cst.Call) -> Optional[RedisObject]:
@@ -207,13 +208,9 @@ class Inferer:
         return None
 
     def _class_attr(self, cls: ClassFacts, attr: str, seen: int = 0) -> Optional[RedisObject]:
-        key = ("attr", id(cls.node), attr)
-        memo = self._memo.get(key)
-        if memo is _IN_PROGRESS:
-            return None
-        if key in self._memo:
-            return memo  # type: ignore[return-value]
-        self._memo[key] = _IN_PROGRESS
+        return self._memoised(("attr", id(cls.node), attr), self._find_class_attr, cls, attr, seen)
+
+    def _find_class_attr(self, cls: ClassFacts, attr: str, seen: int) -> Optional[RedisObject]:
         found = None
         for value, annotation, func in cls.attrs.get(attr, ()):
             found = self.annotation(annotation)
@@ -235,7 +232,6 @@ class Inferer:
                         break
         if found is None and attr in self.client_names:
             found = RedisObject("client")
-        self._memo[key] = found
         return found
 
     def _call(self, call: cst.Call, lookup, cls, self_name, depth) -> Optional[RedisObject]:
