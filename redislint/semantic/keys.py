@@ -97,6 +97,19 @@ def key_of(expr: cst.BaseExpression, lookup: Optional[NameLookup] = None) -> Opt
     return Key("".join(template).replace("{{", "{").replace("}}", "}"), tuple(parts))
 
 
+def is_bare_hole(expr: cst.BaseExpression) -> bool:
+    """`key_of(expr)` is one hole and no literal text, whatever the lookup (`f(x)`, `a[i]`,
+    `a.b`): answered without generating the hole's source."""
+    if type(expr) is cst.Call:
+        func = expr.func  # type: ignore[attr-defined]
+        if type(func) is cst.Attribute:
+            return func.attr.value != "format"
+        # str(uid) / int(uid) are uid's hole, which a lookup may fill with a key
+        return not (type(func) is cst.Name and func.value in ("str", "int")
+                    and len(expr.args) == 1)  # type: ignore[attr-defined]
+    return type(expr) is cst.Attribute or type(expr) is cst.Subscript
+
+
 def _hole(expr: cst.BaseExpression, lookup: Optional[NameLookup]) -> Piece:
     if isinstance(expr, cst.Name) and lookup is not None:
         known = lookup(expr.value)

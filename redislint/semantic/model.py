@@ -16,7 +16,7 @@ import libcst as cst
 
 from redislint.semantic.facts import ClassFacts, ModuleFacts
 from redislint.semantic.infer import SHADOW, Inferer
-from redislint.semantic.keys import Key, key_of, source
+from redislint.semantic.keys import Key, is_bare_hole, key_of, source
 from redislint.semantic.names import dotted
 from redislint.semantic.redispy import RedisObject
 
@@ -445,7 +445,8 @@ class SemanticModel:
             if self.scope.kind in ("function", "lambda"):
                 # Module and class names come from the facts pre-pass, flow-insensitively.
                 self.scope.bind(name, found if found is not None else SHADOW)
-            key = self.key(value) if found is None else None
+            # A key that is all hole (`x = f(y)`) names nothing to remember.
+            key = self.key(value) if found is None and not is_bare_hole(value) else None
             if key is not None and key.template.replace("{}", ""):
                 self.scope.keys[name] = key
             else:

@@ -38,11 +38,12 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from redislint.semantic.bindings import Parents, walk
+from redislint.semantic.bindings import Parents
 from redislint.semantic.facts import ModuleFacts
 from redislint.semantic.flow import ResultFlow
 from redislint.semantic.keys import Key, key_of, source
 from redislint.semantic.keyspace import named_pattern, overlap
+from redislint.walk import children_of
 
 # The family under which module summaries carry the channels (`ModuleSummary.key_uses`).
 FAMILY = "work-channel"
@@ -169,14 +170,36 @@ def _loop_around(parents: Parents) -> bool:
     return False
 
 
+def _method_calls(module: cst.Module) -> List[Tuple[cst.Call, Parents]]:
+    """Every `x.method(...)` call with its ancestors, in source order (ancestors are copied for
+    these calls only, not for every node)."""
+    found: List[Tuple[cst.Call, Parents]] = []
+    ancestors: List[cst.CSTNode] = []
+    stack: List[object] = [module]
+    while stack:
+        node = stack.pop()
+        if node is _UP:
+            ancestors.pop()
+            continue
+        if type(node) is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
+            found.append((node, tuple(ancestors)))  # type: ignore[arg-type]
+        ancestors.append(node)  # type: ignore[arg-type]
+        stack.append(_UP)
+        children = children_of(node)  # type: ignore[arg-type]
+        children.reverse()
+        stack.extend(children)
+    return found
+
+
+_UP = object()
+
+
 def work_subscriptions(module: cst.Module, facts: ModuleFacts) -> List[Tuple[cst.Call, Key]]:
     """Subscribe calls of this module that receive work, with the channel concerned."""
     scan = _Scan()
     lookup = _constant_lookup(facts)
-    nodes = list(walk(module))
+    nodes = _method_calls(module)
     for node, parents in nodes:
-        if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
-            continue
         if node.func.attr.value != "pubsub":
             continue
         parent = parents[-1] if parents else None
@@ -193,8 +216,6 @@ def work_subscriptions(module: cst.Module, facts: ModuleFacts) -> List[Tuple[cst
         return []
     subscribe_calls: List[Tuple[cst.Call, tuple, Key, bool]] = []
     for node, parents in nodes:
-        if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
-            continue
         method = node.func.attr.value
         holder = _holder(node.func.value, parents)
         if holder not in scan.holders:
