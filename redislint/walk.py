@@ -81,9 +81,19 @@ _SCOPE = {"_NODES": _NODES, "_LEAVES": _LEAVES, "_all_nodes": _all_nodes, "_othe
           "_items": _items}
 
 
+def _no_children(node: cst.CSTNode) -> List[cst.CSTNode]:
+    return []
+
+
 def _children_function(node_type: type) -> Callable[[cst.CSTNode], List[cst.CSTNode]]:
+    # Fields declared `str` (a Name's value, a literal's text) never hold a node.
+    text = {f.name for f in dataclasses.fields(node_type) if f.type is str}
+    names = [name for name in child_fields(node_type) if name not in text]
+    if not names:
+        _CHILDREN[node_type] = _no_children
+        return _no_children
     lines = ["def children(node):", "    out = []"]
-    for name in child_fields(node_type):
+    for name in names:
         lines += [f"    v = node.{name}",
                   "    t = type(v)",
                   "    if t in _NODES: out.append(v)",
@@ -168,16 +178,22 @@ class Dispatcher:
                         handler(node)
                 continue
             node_type = type(node)
+            function = children_functions.get(node_type)
+            if function is None:
+                function = _children_function(node_type)
             handlers = visits.get(node_type)
             if handlers:
                 for handler in handlers:
                     handler(node)
+            if function is _no_children:  # a leaf (a third of all nodes are names): leave now
+                handlers = leaves.get(node_type)
+                if handlers:
+                    for handler in handlers:
+                        handler(node)
+                continue
             enter(node)
             push(node)
             push(_LEAVE)
-            function = children_functions.get(node_type)
-            if function is None:
-                function = _children_function(node_type)
             children = function(node)
             if children:
                 children.reverse()
