@@ -25,10 +25,11 @@ def walk(root: cst.CSTNode) -> Iterator[Tuple[cst.CSTNode, Parents]]:
     while stack:
         node, parents = stack.pop()
         yield node, parents
-        below = parents + (node,)
         children = children_of(node)
-        children.reverse()
-        stack.extend([(child, below) for child in children])
+        if children:
+            below = parents + (node,)
+            children.reverse()
+            stack.extend([(child, below) for child in children])
 
 
 def target_names(target: cst.CSTNode) -> Iterator[cst.Name]:
@@ -59,6 +60,13 @@ def bound_names(node: cst.CSTNode) -> Iterator[cst.Name]:
         yield node.name
 
 
+# The node types `bound_names` answers for, and global / nonlocal (node classes have no
+# subclasses, so their exact types are enough).
+_BINDING_TYPES = frozenset({cst.Assign, cst.AugAssign, cst.AnnAssign, cst.NamedExpr, cst.For,
+                            cst.CompFor, cst.AsName, cst.Del, cst.Param, cst.FunctionDef,
+                            cst.ClassDef, cst.Global, cst.Nonlocal})
+
+
 class Bindings:
     """The binding sites and reads of every name in one function (walked once)."""
 
@@ -68,6 +76,8 @@ class Bindings:
         self.sites: dict = {}
         self.declared: set = set()  # global / nonlocal
         for node, _ in self.nodes:
+            if type(node) not in _BINDING_TYPES:  # most nodes: skip the isinstance chains
+                continue
             if isinstance(node, (cst.Global, cst.Nonlocal)):
                 self.declared.update(n.name.value for n in node.names)
             if node is function:
