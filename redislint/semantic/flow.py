@@ -15,6 +15,10 @@ import libcst as cst
 from redislint.walk import children_of, iter_children
 
 _NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+# Exact types (node classes have no subclasses): a set lookup instead of isinstance misses.
+_NESTED_TYPES = frozenset(_NESTED)
+_BINDER_TYPES = frozenset({cst.Assign, cst.AnnAssign, cst.NamedExpr, cst.AugAssign, cst.For,
+                           cst.CompFor})
 _TESTED = (cst.If, cst.While, cst.IfExp, cst.Assert)
 _EQUALITY = (cst.Equal, cst.NotEqual)
 # Calls that return the same value in another form.
@@ -44,7 +48,7 @@ def _walk_scope(scope_node: cst.CSTNode) -> List[cst.CSTNode]:
     while stack:
         node = stack.pop()
         out.append(node)
-        if isinstance(node, _NESTED):
+        if type(node) in _NESTED_TYPES:
             continue
         children = children_of(node)
         children.reverse()
@@ -62,6 +66,8 @@ class _ScopeIndex:
         self.nodes = _walk_scope(scope_node)
         binders = []
         for node in self.nodes:
+            if type(node) not in _BINDER_TYPES:
+                continue
             if isinstance(node, cst.Assign):
                 binders.extend((t.target, node.value, False) for t in node.targets)
             elif isinstance(node, (cst.AnnAssign, cst.NamedExpr, cst.AugAssign)) and \
