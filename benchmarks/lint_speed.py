@@ -5,6 +5,7 @@ Usage:
     python benchmarks/lint_speed.py                  # the installed redis package + the stdlib
     python benchmarks/lint_speed.py PATH [PATH...]   # any other trees (a checkout of your project)
     python benchmarks/lint_speed.py --scale PATH     # the corpus replicated 1x, 2x, 4x
+    python benchmarks/lint_speed.py --skip-peers     # without Fixit and semgrep (minutes each)
 
 Fixit and semgrep are found on PATH (`pip install fixit semgrep` in any venv, then put its bin/
 at the end of PATH). For each corpus it prints files, lines and the median wall time over --runs runs of:
@@ -132,7 +133,7 @@ def default_corpora(workdir: Path) -> List[Tuple[str, Path]]:
     return corpora
 
 
-def bench(name: str, path: Path, runs: int) -> None:
+def bench(name: str, path: Path, runs: int, peers: bool = True) -> None:
     files, lines = corpus_size(path)
     print(f"\n== {name}: {files} files, {lines} lines ({path})")
     cache = Path(tempfile.mkdtemp(prefix="redislint-bench-cache-"))
@@ -145,11 +146,11 @@ def bench(name: str, path: Path, runs: int) -> None:
     rows.append((f"redislint -j{os.cpu_count()} --no-cache", *measure(redislint + ["--no-cache", str(path)], runs)))
     subprocess.run(redislint + ["--cache-dir", str(cache), str(path)], capture_output=True)
     rows.append(("redislint warm cache", *measure(redislint + ["--cache-dir", str(cache), str(path)], runs)))
-    if shutil.which("fixit"):
+    if peers and shutil.which("fixit"):
         rows.append(("fixit lint", *measure(["fixit", "lint", str(path)], max(1, runs // 2))))
     else:
         rows.append(("fixit lint", None, None))
-    if shutil.which("semgrep"):
+    if peers and shutil.which("semgrep"):
         rules = Path(tempfile.mkdtemp()) / "redis.yml"
         rules.write_text(SEMGREP_RULES)
         rows.append(("semgrep (4 Redis patterns)", *measure(
@@ -161,14 +162,14 @@ def bench(name: str, path: Path, runs: int) -> None:
     print(f"{'tool':<32}{'median s':>10}{'x floor':>10}{'peak MiB':>10}")
     for label, seconds, memory in rows:
         if seconds is None:
-            print(f"{label:<32}{'not installed':>30}")
+            print(f"{label:<32}{'not run (not installed or --skip-peers)':>30}")
             continue
         print(f"{label:<32}{seconds:>10.3f}{seconds / floor:>10.2f}{memory:>10.0f}")
     timed = {label: seconds for label, seconds, _ in rows}
     warm, one, many = (timed["redislint warm cache"], timed["redislint -j1 --no-cache"],
                        timed[f"redislint -j{os.cpu_count()} --no-cache"])
     print(f"warm cache: {warm / one:.3f}x of a cold -j1 run, {warm / many:.3f}x of a cold "
-          f"-j{os.cpu_count()} run; -j1: {1000 * one / max(lines, 1):.3f} ms per 1,000 lines")
+          f"-j{os.cpu_count()} run; -j1: {1e6 * one / max(lines, 1):.1f} ms per 1,000 lines")
 
 
 def scaled(path: Path, factor: int, workdir: Path) -> Path:
@@ -184,6 +185,7 @@ def main() -> None:
     parser.add_argument("corpora", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scale", action="store_true", help="replicate each corpus 1x, 2x, 4x")
+    parser.add_argument("--skip-peers", action="store_true", help="do not run Fixit and semgrep")
     args = parser.parse_args()
     import redislint
     import redislint.rules
@@ -197,9 +199,10 @@ def main() -> None:
         for name, path in corpora:
             if args.scale:
                 for factor in (1, 2, 4):
-                    bench(f"{name} x{factor}", scaled(path, factor, workdir), args.runs)
+                    bench(f"{name} x{factor}", scaled(path, factor, workdir), args.runs,
+                          not args.skip_peers)
             else:
-                bench(name, path, args.runs)
+                bench(name, path, args.runs, not args.skip_peers)
 
 
 if __name__ == "__main__":

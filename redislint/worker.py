@@ -71,6 +71,12 @@ def serve(connection, settings: Settings, rules: Sequence) -> None:
             return
 
 
+# A tree kept between the phases costs about 1 MiB per 1,000 lines. Beyond this many lines a
+# worker keeps only the summary and parses the file again to lint it: memory stays bounded on
+# big Redis-heavy trees, and time grows by one parse per file past the budget.
+KEPT_LINES = 200_000
+
+
 class Worker:
     """Parses and lints in a worker process, keeping the trees it parsed for the lint phase."""
 
@@ -79,6 +85,7 @@ class Worker:
         self.rules = registry.load(rules)
         self.index = ProjectIndex()
         self.trees: Dict[int, Tuple[Optional[cst.Module], object]] = {}
+        self.kept_lines = 0
 
     def summarize(self, source: Source) -> Optional[ModuleSummary]:
         module, facts = self._parse(source)
@@ -86,11 +93,17 @@ class Worker:
             return None
         try:
             # The tree too: the summary records the key patterns the module drains or expires.
-            return summarize(facts, Inferer(facts, None, self.settings.clients),  # type: ignore[arg-type]
-                             module, source.data)
+            summary = summarize(facts, Inferer(facts, None, self.settings.clients),  # type: ignore[arg-type]
+                                module, source.data)
         except Exception as error:  # noqa: BLE001 - reported when the file is linted
             self.trees[source.index] = (None, error)
             return None
+        lines = source.data.count(b"\n")
+        if self.kept_lines + lines > KEPT_LINES:
+            del self.trees[source.index]
+        else:
+            self.kept_lines += lines
+        return summary
 
     def _parse(self, source: Source) -> Tuple[Optional[cst.Module], object]:
         known = self.trees.get(source.index)
@@ -108,8 +121,11 @@ class Worker:
         return entry
 
     def lint(self, source: Source, fix: Optional[FixMode]) -> FileResult:
+        kept = self.trees.get(source.index, (None, None))[0] is not None
         result = self._lint_one(source, fix)
         self.trees.pop(source.index, None)
+        if kept:
+            self.kept_lines -= source.data.count(b"\n")
         return result
 
     def _lint_one(self, source: Source, fix: Optional[FixMode]) -> FileResult:

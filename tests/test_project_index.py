@@ -92,3 +92,35 @@ def test_prefilter_is_not_fooled_by_licence_headers():
     for code in (b"import redis\n", b"from rediscluster import RedisCluster\n", b"REDIS_URL = 1\n",
                  b"c = StrictRedis()\n", b"import valkey\n", b"# Redistribution\nimport aioredis\n"):
         assert mentions_redis(code), code
+
+
+def test_a_worker_past_its_tree_budget_parses_again_with_the_same_findings(monkeypatch):
+    """Trees kept between the phases are bounded (memory); a file past the budget is parsed
+    again for the lint phase, and what it reports does not change."""
+    from redislint import worker
+    from redislint.config import Settings
+    from redislint.project import ProjectIndex
+    from redislint.registry import select
+    from redislint.sources import Source
+
+    settings = Settings(select=("ALL",))
+    data = b"import redis\nr = redis.Redis()\n\ndef names():\n    return r.keys('*')\n"
+    parses = []
+    real = worker.parse
+    monkeypatch.setattr(worker, "parse", lambda code: parses.append(1) or real(code))
+
+    def lint(budget):
+        monkeypatch.setattr(worker, "KEPT_LINES", budget)
+        parses.clear()
+        one = worker.Worker(settings, select(settings))
+        source = Source(0, "app.py", data, "app", False)
+        index = ProjectIndex()
+        index.add("app", one.summarize(source))
+        kept = 0 in one.trees
+        one.index = index
+        found = [(f.code, f.start) for f in one.lint(source, None).findings]
+        assert not one.trees and one.kept_lines == 0
+        return found, kept, len(parses)
+
+    assert lint(worker.KEPT_LINES) == ([("RL501", (5, 12))], True, 1)
+    assert lint(0) == ([("RL501", (5, 12))], False, 2)
