@@ -54,11 +54,13 @@ class ProjectIndex:
         self.modules: Dict[str, ModuleSummary] = modules or {}
         self._suffixes: Optional[Dict[str, Optional[str]]] = None
         self._key_uses: Dict[str, FrozenSet[str]] = {}
+        self._lookups: Dict[Tuple[str, bool], Optional[RedisObject]] = {}
 
     def add(self, module: str, summary: ModuleSummary) -> None:
         self.modules[module] = summary
         self._suffixes = None
         self._key_uses = {}
+        self._lookups = {}
 
     def key_uses(self, family: str) -> FrozenSet[str]:
         """Key patterns some module of the project drains (`list`, `zset`, `stream`),
@@ -77,8 +79,15 @@ class ProjectIndex:
                 if self.lookup(target, call=False) or self.lookup(target, call=True):
                     yield name
 
-    def lookup(self, qualname: str, call: bool, depth: int = 0) -> Optional[RedisObject]:
-        """The client a qualified name denotes (or a call of it returns)."""
+    def lookup(self, qualname: str, call: bool) -> Optional[RedisObject]:
+        """The client a qualified name denotes (or a call of it returns). Re-export chains are
+        followed once per index, not once per question."""
+        key = (qualname, call)
+        if key not in self._lookups:
+            self._lookups[key] = self._follow(qualname, call, 0)
+        return self._lookups[key]
+
+    def _follow(self, qualname: str, call: bool, depth: int) -> Optional[RedisObject]:
         if depth > 8 or "." not in qualname:
             return None
         module, _, name = qualname.rpartition(".")
@@ -91,7 +100,7 @@ class ProjectIndex:
             return found
         target = summary.reexports.get(name)
         if target is not None and target != qualname:
-            return self.lookup(target, call, depth + 1)
+            return self._follow(target, call, depth + 1)
         return None
 
     def _find(self, module: str) -> Optional[ModuleSummary]:
