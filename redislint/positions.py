@@ -9,6 +9,7 @@ end recorded for the nodes we were asked about.
 from __future__ import annotations
 
 import bisect
+import re
 from contextlib import contextmanager
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -62,20 +63,12 @@ def locate(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> Dict[cst.CSTNode
     return found
 
 
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
 def _line_starts(code: str) -> List[int]:
-    starts = [0]
-    index = 0
-    length = len(code)
-    while index < length:
-        char = code[index]
-        if char == "\n":
-            starts.append(index + 1)
-        elif char == "\r":
-            if index + 1 < length and code[index + 1] == "\n":
-                index += 1
-            starts.append(index + 1)
-        index += 1
-    return starts
+    """Offsets where rows start; a row ends at \n, \r\n or a lone \r (as Python counts)."""
+    return [0, *(match.end() for match in _NEWLINE.finditer(code))]
 
 
 def _position(line_starts: List[int], code: str, offset: int) -> Position:
