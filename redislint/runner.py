@@ -20,7 +20,7 @@ from redislint.cache import Cache, digest
 from redislint.config import Settings
 from redislint.findings import Finding, internal_error, syntax_error
 from redislint.project import ProjectIndex
-from redislint.sources import Source, read_sources  # noqa: F401 - Source is part of the API
+from redislint.sources import Source, read_sources
 from redislint.suppression import unknown_codes
 from redislint.workers import Supervisor, time_budget
 
@@ -108,7 +108,8 @@ def _pool(jobs: int, settings: Settings, rules: Sequence) -> Supervisor:
 def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                jobs: int = 0, stdin: Optional[Tuple[str, bytes]] = None,
                cache: Optional[Cache] = None, fix: Optional[FixMode] = None) -> RunResult:
-    sources, errors = read_sources(paths)
+    sources, unreadable = read_sources(paths)
+    errors = [FileResult(f.path, [f]) for f in unreadable]
     if stdin is not None:
         name, data = stdin
         sources.append(Source(len(sources), name, data, Path(name).stem, False))

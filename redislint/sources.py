@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
-from redislint.findings import io_error
+from redislint.findings import Finding, io_error
 from redislint.project import module_name
 
 
@@ -30,19 +30,17 @@ def decode(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], list]:
-    """The files' bytes, and an RL001 result for each file that cannot be read."""
-    from redislint.runner import FileResult
-
+def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], List[Finding]]:
+    """The files' bytes, and an RL001 finding for each file that cannot be read."""
     sources: List[Source] = []
-    errors: List[FileResult] = []
+    errors: List[Finding] = []
     for path in paths:
         try:
             if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the run forever
                 raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
             data = path.read_bytes()
         except OSError as error:
-            errors.append(FileResult(str(path), [io_error(str(path), error)]))
+            errors.append(io_error(str(path), error))
             continue
         try:
             name, is_package = module_name(path.absolute())
