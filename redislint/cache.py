@@ -48,12 +48,6 @@ class Cache:
 
     def get(self, kind: str, key: str) -> Optional[object]:
         """Any JSON value kept under (kind, key); None when absent or unreadable."""
-        return self._get(kind, key)
-
-    def put(self, kind: str, key: str, value: object) -> None:
-        self._put(kind, key, value)
-
-    def _get(self, kind: str, key: str) -> Optional[object]:
         if not self.enabled:
             return None
         try:
@@ -61,7 +55,7 @@ class Cache:
         except (OSError, ValueError):
             return None
 
-    def _put(self, kind: str, key: str, value: object) -> None:
+    def put(self, kind: str, key: str, value: object) -> None:
         if not self.enabled:
             return
         path = self._path(kind, key)
@@ -76,7 +70,7 @@ class Cache:
 
     # -- summaries (phase one) ---------------------------------------------------------------
     def get_summary(self, key: str) -> Optional[ModuleSummary]:
-        raw = self._get("summary", key)
+        raw = self.get("summary", key)
         if not isinstance(raw, dict):
             return None
         try:
@@ -90,7 +84,7 @@ class Cache:
             return None
 
     def put_summary(self, key: str, summary: ModuleSummary) -> None:
-        self._put("summary", key, {
+        self.put("summary", key, {
             "clients": {k: _fields(v) for k, v in summary.clients.items()},
             "factories": {k: _fields(v) for k, v in summary.factories.items()},
             "reexports": summary.reexports,
@@ -99,7 +93,7 @@ class Cache:
 
     # -- findings (phase two) -----------------------------------------------------------------
     def get_findings(self, key: str, path: str) -> Optional[List[Finding]]:
-        raw = self._get("findings", key)
+        raw = self.get("findings", key)
         if not isinstance(raw, list):
             return None
         try:
@@ -108,7 +102,7 @@ class Cache:
             return None
 
     def put_findings(self, key: str, findings: Iterable[Finding]) -> None:
-        self._put("findings", key, [_finding_json(f) for f in findings])
+        self.put("findings", key, [_finding_json(f) for f in findings])
 
 
 def _fields(obj: RedisObject) -> list:

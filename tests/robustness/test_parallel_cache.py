@@ -108,7 +108,7 @@ def test_cache_deleted_and_corrupted_during_a_run(corpus, reference, tmp_path, m
     cold run, and overwrites every entry with garbage in the middle of the reads of a warm
     run. Both runs report exactly the reference, and the cache heals."""
     folder = tmp_path / "c"
-    real_put, real_get = Cache._put, Cache._get
+    real_put, real_get = Cache.put, Cache.get
     count = {"put": 0, "get": 0}
 
     def put(self, kind, key, value):
@@ -117,10 +117,10 @@ def test_cache_deleted_and_corrupted_during_a_run(corpus, reference, tmp_path, m
             shutil.rmtree(folder)
         return real_put(self, kind, key, value)
 
-    monkeypatch.setattr(Cache, "_put", put)
+    monkeypatch.setattr(Cache, "put", put)
     assert _shape(_run(corpus, jobs=2, cache_dir=folder), corpus) == reference
     assert count["put"] > 40
-    monkeypatch.setattr(Cache, "_put", real_put)
+    monkeypatch.setattr(Cache, "put", real_put)
     _run(corpus, jobs=2, cache_dir=folder)  # fill it whole again
 
     def get(self, kind, key):
@@ -131,10 +131,10 @@ def test_cache_deleted_and_corrupted_during_a_run(corpus, reference, tmp_path, m
                     entry.write_bytes(b"\x00garbage{")
         return real_get(self, kind, key)
 
-    monkeypatch.setattr(Cache, "_get", get)
+    monkeypatch.setattr(Cache, "get", get)
     corrupted = _run(corpus, jobs=2, cache_dir=folder)
     assert _shape(corrupted, corpus) == reference and 0 < corrupted.cached < 30
-    monkeypatch.setattr(Cache, "_get", real_get)
+    monkeypatch.setattr(Cache, "get", real_get)
     again = _run(corpus, jobs=2, cache_dir=folder)  # refills what the garbage replaced
     assert _shape(again, corpus) == reference
     served = _run(corpus, jobs=2, cache_dir=folder)
