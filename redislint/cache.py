@@ -17,7 +17,7 @@ from typing import Iterable, List, Optional
 from redislint import __version__
 from redislint.findings import Edit, Finding, FixInfo
 from redislint.project import ModuleSummary
-from redislint.semantic.objects import RedisObject
+from redislint.semantic.clients.objects import RedisObject
 
 _OBJECT_FIELDS = ("role", "is_async", "cluster", "transaction", "decode_responses")
 

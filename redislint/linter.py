@@ -16,7 +16,7 @@ from redislint.positions import locate
 from redislint.project import ProjectIndex
 from redislint.rule import Fix, Report, Rule
 from redislint.semantic.facts import ModuleFacts, collect
-from redislint.semantic.infer import Inferer
+from redislint.semantic.clients.infer import Inferer
 from redislint.semantic.model import SemanticModel
 from redislint.sources import decode
 from redislint.suppression import is_suppressed, suppressions

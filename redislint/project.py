@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
-from redislint.semantic.objects import RedisObject
+from redislint.semantic.clients.objects import RedisObject
 
 
 @dataclass
@@ -20,7 +20,7 @@ class ModuleSummary:
     clients: Dict[str, RedisObject] = field(default_factory=dict)
     factories: Dict[str, RedisObject] = field(default_factory=dict)
     reexports: Dict[str, str] = field(default_factory=dict)
-    # Family -> key patterns the module drains or expires (`redislint.semantic.keyspace`).
+    # Family -> key patterns the module drains or expires (`redislint.semantic.keys.keyspace`).
     key_uses: Dict[str, List[str]] = field(default_factory=dict)
 
     @property
@@ -64,7 +64,7 @@ class ProjectIndex:
 
     def key_uses(self, family: str) -> FrozenSet[str]:
         """Key patterns some module of the project drains (`list`, `zset`, `stream`),
-        expires (`expire`) or deletes (`delete`); see `redislint.semantic.keyspace`."""
+        expires (`expire`) or deletes (`delete`); see `redislint.semantic.keys.keyspace`."""
         found = self._key_uses.get(family)
         if found is None:
             found = frozenset(p for s in self.modules.values() for p in s.key_uses.get(family, ()))

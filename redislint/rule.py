@@ -43,7 +43,7 @@ class Fix:
     """A replacement of CST nodes; `safe` fixes apply with --fix, unsafe ones need --unsafe-fixes.
 
     A statement may map to `cst.RemovalSentinel.REMOVE` to delete it
-    (`redislint.semantic.edits.remove_statements`)."""
+    (`redislint.semantic.fixes.edits.remove_statements`)."""
 
     message: str
     replacements: Dict[cst.CSTNode, Union[cst.CSTNode, cst.RemovalSentinel]]

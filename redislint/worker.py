@@ -18,9 +18,10 @@ from redislint.linter import facts_for, lint_module, parse
 from redislint.positions import locate
 from redislint.project import ModuleSummary, ProjectIndex
 from redislint.runner import FileResult, FixMode
-from redislint.semantic import keyspace, pubsub
+from redislint.semantic.keys import keyspace
+from redislint.semantic.context import pubsub
 from redislint.semantic.facts import ModuleFacts
-from redislint.semantic.infer import Inferer
+from redislint.semantic.clients.infer import Inferer
 from redislint.sources import Source
 
 _PARSE_ERRORS = (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError)

@@ -3,7 +3,7 @@ from typing import Optional
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.keys import source
+from redislint.semantic.keys.expressions import source
 from redislint.semantic.model import RedisCall
 from redislint.semantic.redispy import RedisObject
 from redislint.semantic.redispy_version import targeted

@@ -3,9 +3,9 @@ from typing import Dict
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.bindings import Bindings
+from redislint.semantic.flow.bindings import Bindings
 from redislint.semantic.model import RedisCall
-from redislint.semantic.replies import (
+from redislint.semantic.flow.replies import (
     MESSAGE_KIND, ReplyUses, bytes_literal, module_str_constants, reply_kind, str_comparisons,
 )
 

@@ -3,9 +3,9 @@ from typing import Optional
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.constructors import constructed, fresh_factory, shares_pool
-from redislint.semantic.frameworks import in_test_code, in_tooling, per_request
-from redislint.semantic.loops import (assigned_names, exits_early, is_bounded, iterable,
+from redislint.semantic.clients.builds import constructed, fresh_factory, shares_pool
+from redislint.semantic.context.frameworks import in_test_code, in_tooling, per_request
+from redislint.semantic.flow.loops import (assigned_names, exits_early, is_bounded, iterable,
                                       mentions, targets)
 from redislint.walk import iter_children
 

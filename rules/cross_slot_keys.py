@@ -3,9 +3,9 @@ from typing import Dict, List, Optional, Set
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.keyspecs import FIRST
+from redislint.semantic.keys.keyspecs import FIRST
 from redislint.semantic.model import RedisCall, Scope
-from redislint.semantic.slots import (
+from redislint.semantic.keys.slots import (
     SPLIT_BY_CLUSTER_CLIENT, KeyExpr, Repeated, command_keys, keys_argument, same_slot,
 )
 

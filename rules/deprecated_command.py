@@ -5,10 +5,10 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import (bind_arguments, keeps_evaluation_order, keyword,
+from redislint.semantic.fixes.edits import (bind_arguments, keeps_evaluation_order, keyword,
                                       positional, renamed_call)
 from redislint.semantic.model import RedisCall
-from redislint.semantic.safety import is_pure, never_none, result_use
+from redislint.semantic.fixes.safety import is_pure, never_none, result_use
 
 
 class Replacement(NamedTuple):

@@ -1,8 +1,8 @@
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.frameworks import in_test_code
-from redislint.semantic.scripts import is_redis_lua, script_argument, script_texts
+from redislint.semantic.context.frameworks import in_test_code
+from redislint.semantic.atomic.scripts import is_redis_lua, script_argument, script_texts
 
 _HEAD = 'import redis\nr = redis.Redis()\n'
 _LUA = 'LUA = "return redis.call(\'INCR\', KEYS[1])"\n'

@@ -4,10 +4,10 @@ from typing import Dict, List, Optional, Set, Tuple
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.keys import Key
+from redislint.semantic.keys.expressions import Key
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.names import string_value
-from redislint.semantic.values import (
+from redislint.semantic.keys.values import (
     CACHE_FILLS, CACHE_READS, always_exits, never_empty, stored_value, truth_tests,
 )
 

@@ -1,7 +1,7 @@
 from typing import Optional
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.frameworks import in_test_code, in_tooling
+from redislint.semantic.context.frameworks import in_test_code, in_tooling
 from redislint.semantic.model import RedisCall
 from redislint.semantic.names import string_value
 

@@ -3,11 +3,11 @@ from typing import Iterator, List, Optional, Set
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.constants import Context, Hole, definition, template_pieces
-from redislint.semantic.constructors import constructed
-from redislint.semantic.frameworks import in_test_code
+from redislint.semantic.keys.constants import Context, Hole, definition, template_pieces
+from redislint.semantic.clients.builds import constructed
+from redislint.semantic.context.frameworks import in_test_code
 from redislint.semantic.names import callee_name, string_value
-from redislint.semantic.security import HOLE, is_demo_path, is_placeholder, url_password
+from redislint.semantic.context.security import HOLE, is_demo_path, is_placeholder, url_password
 
 # Calls that read configuration and return their default when the setting is absent.
 _LOOKUPS = frozenset({"os.getenv", "os.environ.get", "environ.get", "getenv", "os.environ.setdefault"})

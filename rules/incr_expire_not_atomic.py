@@ -3,14 +3,14 @@ from typing import Dict, Optional
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import (bind_arguments, expression_statement, keyword,
+from redislint.semantic.fixes.edits import (bind_arguments, expression_statement, keyword,
                                       next_statement, remove_statements, with_args)
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.names import number_value
 from redislint.semantic.redispy import EXPIRE_COMMANDS, INCR_COMMANDS
-from redislint.semantic.safety import is_pure
-from redislint.semantic.sequences import follow_ups
-from redislint.semantic.ttl import own_statement, sent_as_written
+from redislint.semantic.fixes.safety import is_pure
+from redislint.semantic.flow.sequences import follow_ups
+from redislint.semantic.fixes.ttl import own_statement, sent_as_written
 
 _EXPIRE_OPTIONS = ("nx", "xx", "gt", "lt")
 

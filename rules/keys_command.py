@@ -1,7 +1,7 @@
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import keyword, renamed_call
+from redislint.semantic.fixes.edits import keyword, renamed_call
 from redislint.semantic.model import RedisCall
 
 # Calls that consume an iterable exactly once, in order.

@@ -5,10 +5,10 @@ from typing import Dict, List, Optional
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.keys import source
-from redislint.semantic.locks import lock_seconds, work_seconds
+from redislint.semantic.keys.expressions import source
+from redislint.semantic.atomic.locks import lock_seconds, work_seconds
 from redislint.semantic.model import RedisCall, Scope
-from redislint.semantic.values import always_exits
+from redislint.semantic.keys.values import always_exits
 
 _RENEWALS = ("extend", "reacquire")
 

@@ -1,8 +1,8 @@
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.acquire import waits_forever
-from redislint.semantic.frameworks import in_test_code
+from redislint.semantic.atomic.acquire import waits_forever
+from redislint.semantic.context.frameworks import in_test_code
 from redislint.semantic.model import RedisCall
 
 

@@ -3,14 +3,14 @@ from typing import Optional
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import add_keywords, keyword, literal_number
-from redislint.semantic.flow import ResultFlow
-from redislint.semantic.locks import (DYNAMIC, is_lock_constructor, is_lock_key, is_none,
+from redislint.semantic.fixes.edits import add_keywords, keyword, literal_number
+from redislint.semantic.flow.results import ResultFlow
+from redislint.semantic.atomic.locks import (DYNAMIC, is_lock_constructor, is_lock_key, is_none,
                                       is_nx_set, lock_timeout, same_lock_key)
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import DELETE_COMMANDS, write_ttl
-from redislint.semantic.sequences import expired_after
-from redislint.semantic.ttl import set_without_expiry
+from redislint.semantic.flow.sequences import expired_after
+from redislint.semantic.fixes.ttl import set_without_expiry
 
 
 class LockWithoutTimeout(Rule):

@@ -3,13 +3,13 @@ from typing import List, Optional, Tuple
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.cluster import imports_cluster, project_uses_cluster
-from redislint.semantic.constants import Hole, constant_value, definition, template_pieces
-from redislint.semantic.constructors import constructed
-from redislint.semantic.frameworks import in_test_code
+from redislint.semantic.clients.cluster import imports_cluster, project_uses_cluster
+from redislint.semantic.keys.constants import Hole, constant_value, definition, template_pieces
+from redislint.semantic.clients.builds import constructed
+from redislint.semantic.context.frameworks import in_test_code
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.names import callee_name
-from redislint.semantic.security import HOLE, url_db
+from redislint.semantic.context.security import HOLE, url_db
 
 _CLUSTER_HEAD = 'from redis.cluster import RedisCluster\n'
 # Plain client classes whose third positional parameter is the database (host, port, db).

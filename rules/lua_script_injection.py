@@ -3,11 +3,11 @@ from typing import List, Set
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.constants import bound_value, current_context, dynamic_parts
-from redislint.semantic.frameworks import in_test_code
-from redislint.semantic.keys import source
+from redislint.semantic.keys.constants import bound_value, current_context, dynamic_parts
+from redislint.semantic.context.frameworks import in_test_code
+from redislint.semantic.keys.expressions import source
 from redislint.semantic.model import RedisCall
-from redislint.semantic.scripts import SCRIPT_TEXT_METHODS
+from redislint.semantic.atomic.scripts import SCRIPT_TEXT_METHODS
 _HEAD = 'import redis\nr = redis.Redis()\n'
 
 

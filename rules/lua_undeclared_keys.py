@@ -3,11 +3,11 @@ from typing import Dict, Set, Tuple
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.constants import constant_text, current_context
-from redislint.semantic.lua import undeclared_keys
+from redislint.semantic.keys.constants import constant_text, current_context
+from redislint.semantic.atomic.lua import undeclared_keys
 from redislint.semantic.model import Scope
 from redislint.semantic.names import string_value
-from redislint.semantic.scripts import is_redis_lua, script_argument, script_texts
+from redislint.semantic.atomic.scripts import is_redis_lua, script_argument, script_texts
 
 _WHAT = {
     "literal": "the literal key {text}",

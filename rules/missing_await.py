@@ -1,7 +1,7 @@
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.coroutines import never_awaited, returns_coroutine
+from redislint.semantic.flow.coroutines import never_awaited, returns_coroutine
 from redislint.semantic.model import RedisCall
 
 _HEAD = "import redis.asyncio as redis\nr = redis.Redis()\n"

@@ -3,7 +3,7 @@ from typing import Dict, List, Optional, Set
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.database import (
+from redislint.semantic.context.database import (
     CACHE_COMMANDS, INVALIDATE_COMMANDS, FunctionWrites, WriteContext, db_write, entity,
     has_literal_text, is_commit, is_invalidator, is_signal_handler, key_entities, key_template,
     reachable,

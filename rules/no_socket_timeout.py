@@ -1,8 +1,8 @@
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.construction import ABSENT, option
-from redislint.semantic.frameworks import in_test_code, in_tooling
+from redislint.semantic.clients.options import ABSENT, option
+from redislint.semantic.context.frameworks import in_test_code, in_tooling
 from redislint.semantic.names import dotted
 from redislint.semantic.redispy import CONSTRUCTORS, POOL_CONSTRUCTORS
 from redislint.semantic.redispy_version import targeted
@@ -31,7 +31,7 @@ class NoSocketTimeout(Rule):
     choice, say for a blocking consumer), `socket_timeout=` in a literal `from_url` query
     string, a client given a `connection_pool=` (the pool is checked where it is built), and
     calls with `**kwargs` or more positional arguments than host/port/db/password; test code,
-    scripts and CLI commands (`redislint.semantic.frameworks`), where a hang is seen at once.
+    scripts and CLI commands (`redislint.semantic.context.frameworks`), where a hang is seen at once.
 
     ## Why is this bad?
     With no socket timeout every command waits for its reply forever. A Redis server that

@@ -3,10 +3,10 @@ from typing import Dict, List, Set
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.flow import ResultFlow
-from redislint.semantic.frameworks import in_test_code
+from redislint.semantic.flow.results import ResultFlow
+from redislint.semantic.context.frameworks import in_test_code
 from redislint.semantic.model import Scope
-from redislint.semantic.security import STORED_VALUE_READS, UNPICKLERS
+from redislint.semantic.context.security import STORED_VALUE_READS, UNPICKLERS
 
 _HEAD = 'import pickle\nimport redis\nr = redis.Redis()\n'
 _VERIFIERS = frozenset({"hmac.compare_digest", "hmac.new", "hmac.digest", "secrets.compare_digest"})

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.model import Scope
-from redislint.semantic.pipelines import made_pipelines
+from redislint.semantic.atomic.pipelines import made_pipelines
 
 
 class PipelineNotExecuted(Rule):

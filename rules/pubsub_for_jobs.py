@@ -2,7 +2,7 @@ from typing import List, Optional
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.model import RedisCall
-from redislint.semantic.pubsub import (
+from redislint.semantic.context.pubsub import (
     FAMILY, PUBLISHES, channel_pattern, same_channel, work_channels,
 )
 

@@ -5,15 +5,15 @@ from typing import Set
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.flow import ResultFlow
-from redislint.semantic.keys import source
-from redislint.semantic.locks import is_lock_key, is_nx_set
+from redislint.semantic.flow.results import ResultFlow
+from redislint.semantic.keys.expressions import source
+from redislint.semantic.atomic.locks import is_lock_key, is_nx_set
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import INCR_COMMANDS, set_option
-from redislint.semantic.sequences import calls_after
-from redislint.semantic.transactions import (guards, lock_like_context, takes_lock,
+from redislint.semantic.flow.sequences import calls_after
+from redislint.semantic.atomic.transactions import (guards, lock_like_context, takes_lock,
                                              watched_keys)
-from redislint.semantic.values import truth_tests
+from redislint.semantic.keys.values import truth_tests
 
 # Reads -> the writes of the same key (and hash field) that can lose an update made between.
 _DERIVED_WRITES = {"get": frozenset({"set", "setex", "psetex", "getset"}),

@@ -3,10 +3,10 @@ from typing import Optional, Set
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import renamed_call
-from redislint.semantic.frameworks import in_test_code
-from redislint.semantic.locks import SLEEP_FUNCTIONS
-from redislint.semantic.loops import (assigned_names, body_calls, exits_early, is_bounded,
+from redislint.semantic.fixes.edits import renamed_call
+from redislint.semantic.context.frameworks import in_test_code
+from redislint.semantic.atomic.locks import SLEEP_FUNCTIONS
+from redislint.semantic.flow.loops import (assigned_names, body_calls, exits_early, is_bounded,
                                       iterable, mentions, targets, under_batch_check,
                                       under_handler)
 from redislint.semantic.model import RedisCall

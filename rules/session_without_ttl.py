@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Dict, Set, Tuple
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.expiry import SESSION, ttl_concern, ttl_patterns
-from redislint.semantic.keyspace import matches_any, named_pattern
+from redislint.semantic.keys.expiry import SESSION, ttl_concern, ttl_patterns
+from redislint.semantic.keys.keyspace import matches_any, named_pattern
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import KEY_WRITES
 

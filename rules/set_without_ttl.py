@@ -5,14 +5,14 @@ from typing import List, Optional
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import add_keywords, keyword, literal_number
-from redislint.semantic.expiry import lifetime_managed, ttl_concern, ttl_patterns
-from redislint.semantic.frameworks import in_test_code
-from redislint.semantic.keys import Key
+from redislint.semantic.fixes.edits import add_keywords, keyword, literal_number
+from redislint.semantic.keys.expiry import lifetime_managed, ttl_concern, ttl_patterns
+from redislint.semantic.context.frameworks import in_test_code
+from redislint.semantic.keys.expressions import Key
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import write_ttl
-from redislint.semantic.sequences import expired_after
-from redislint.semantic.ttl import set_without_expiry
+from redislint.semantic.flow.sequences import expired_after
+from redislint.semantic.fixes.ttl import set_without_expiry
 
 # What to write instead, per command: each can carry a TTL in the same command.
 _INSTEAD = {
@@ -50,7 +50,7 @@ class SetWithoutTtl(Rule):
     - test code (files under `tests/`, `test_*.py`, test functions and fixtures): tests write
       throwaway keys on purpose;
     - objects that are not Redis: a dict, Django's `cache.set(k, v, timeout)`, a user class.
-    - writes another rule diagnoses more precisely (`redislint.semantic.expiry`): session keys
+    - writes another rule diagnoses more precisely (`redislint.semantic.keys.expiry`): session keys
       (`session-key-patterns`, RL103 session-without-ttl) and a plain SET of a key pattern the
       module gives a TTL elsewhere (RL102 ttl-cleared-by-set).
 
@@ -170,7 +170,7 @@ class SetWithoutTtl(Rule):
         if scope.kind != "module":
             return
         # Writes another rule diagnoses more precisely (RL102 ttl-cleared-by-set, RL103
-        # session-without-ttl) are theirs: see `redislint.semantic.expiry`.
+        # session-without-ttl) are theirs: see `redislint.semantic.keys.expiry`.
         patterns = ttl_patterns(self.model.redis_calls)
         index = self.model.inferer.index
         project_deletes = index.key_uses("delete") if index is not None else ()

@@ -3,16 +3,16 @@ from typing import Dict, Optional, Tuple
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import (add_keywords, bind_arguments, has_comments, keyword,
+from redislint.semantic.fixes.edits import (add_keywords, bind_arguments, has_comments, keyword,
                                       next_statement, remove_statements, renamed_call,
                                       statement_block)
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import EXPIRE_COMMANDS, KEY_WRITES, is_set_if_absent
-from redislint.semantic.safety import result_use
-from redislint.semantic.sequences import follow_ups
-from redislint.semantic.ttl import (Folded, fold_expire, own_statement, sent_as_written,
+from redislint.semantic.fixes.safety import result_use
+from redislint.semantic.flow.sequences import follow_ups
+from redislint.semantic.fixes.ttl import (Folded, fold_expire, own_statement, sent_as_written,
                                     set_without_expiry)
-from redislint.semantic.values import always_exits
+from redislint.semantic.keys.values import always_exits
 
 
 class SetnxExpireNotAtomic(Rule):

@@ -1,8 +1,8 @@
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.coroutines import blocks_on_server, off_loop
-from redislint.semantic.frameworks import in_test_code, in_tooling
+from redislint.semantic.flow.coroutines import blocks_on_server, off_loop
+from redislint.semantic.context.frameworks import in_test_code, in_tooling
 from redislint.semantic.model import RedisCall
 
 

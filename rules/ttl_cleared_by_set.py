@@ -5,9 +5,9 @@ from typing import Optional
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import add_keywords, keyword
-from redislint.semantic.expiry import TTL_CLEARED, ttl_concern, ttl_patterns
-from redislint.semantic.keyspace import gives_ttl, named_pattern
+from redislint.semantic.fixes.edits import add_keywords, keyword
+from redislint.semantic.keys.expiry import TTL_CLEARED, ttl_concern, ttl_patterns
+from redislint.semantic.keys.keyspace import gives_ttl, named_pattern
 from redislint.semantic.model import RedisCall, Scope
 
 

@@ -3,10 +3,10 @@ from typing import Optional
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.frameworks import in_test_code
-from redislint.semantic.loops import grows, iterable, loops_around
+from redislint.semantic.context.frameworks import in_test_code
+from redislint.semantic.flow.loops import grows, iterable, loops_around
 from redislint.semantic.model import RedisCall, Scope
-from redislint.semantic.pipelines import MadePipeline, made_pipelines
+from redislint.semantic.atomic.pipelines import MadePipeline, made_pipelines
 
 
 class UnbatchedPipeline(Rule):

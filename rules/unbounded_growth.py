@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Set, Tuple
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.growth import bounded_patterns, growth_family
-from redislint.semantic.keyspace import matches_any, named_pattern
+from redislint.semantic.keys.growth import bounded_patterns, growth_family
+from redislint.semantic.keys.keyspace import matches_any, named_pattern
 from redislint.semantic.model import Scope
 
 _MESSAGES = {

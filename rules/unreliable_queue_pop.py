@@ -1,5 +1,5 @@
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.flow import ResultFlow
+from redislint.semantic.flow.results import ResultFlow
 from redislint.semantic.model import Scope
 from redislint.semantic.redispy import QUEUE_MOVES, QUEUE_POPS
 

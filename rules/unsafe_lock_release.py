@@ -1,11 +1,11 @@
 from typing import Optional
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.flow import ResultFlow
-from redislint.semantic.locks import is_lock_key, is_nx_set, same_lock_key
+from redislint.semantic.flow.results import ResultFlow
+from redislint.semantic.atomic.locks import is_lock_key, is_nx_set, same_lock_key
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import write_ttl
-from redislint.semantic.sequences import calls_after, expired_after
+from redislint.semantic.flow.sequences import calls_after, expired_after
 
 _DELETES = ("delete", "unlink")
 

@@ -6,8 +6,8 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.model import RedisCall, Scope
-from redislint.semantic.pipelines import made_pipelines
-from redislint.semantic.transactions import retry_decorated, watch_error_handling
+from redislint.semantic.atomic.pipelines import made_pipelines
+from redislint.semantic.atomic.transactions import retry_decorated, watch_error_handling
 
 
 class WatchWithoutRetry(Rule):

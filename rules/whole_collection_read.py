@@ -3,7 +3,7 @@ from typing import List, Optional
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.frameworks import in_test_code
+from redislint.semantic.context.frameworks import in_test_code
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.names import number_value, string_value
 

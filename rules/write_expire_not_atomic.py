@@ -1,12 +1,12 @@
 from typing import Optional
 
 from redislint.rule import Fix, Invalid, Rule, Valid
-from redislint.semantic.edits import add_keywords, next_statement
+from redislint.semantic.fixes.edits import add_keywords, next_statement
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.redispy import (COLLECTION_WRITES, EXPIRE_COMMANDS, KEY_WRITES,
                                         is_set_if_absent, write_ttl)
-from redislint.semantic.sequences import follow_ups
-from redislint.semantic.ttl import fold_expire, own_statement, sent_as_written, set_without_expiry
+from redislint.semantic.flow.sequences import follow_ups
+from redislint.semantic.fixes.ttl import fold_expire, own_statement, sent_as_written, set_without_expiry
 
 # LPUSHX/RPUSHX only write a list that exists, so they never create a key without a TTL.
 _WRITES = COLLECTION_WRITES - {"lpushx", "rpushx"}

@@ -1,5 +1,5 @@
 """The project index records which key patterns each module drains, expires or deletes, so a
-rule about one module can rely on the others (redislint.semantic.keyspace)."""
+rule about one module can rely on the others (redislint.semantic.keys.keyspace)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from redislint import registry
 from redislint.cache import Cache
 from redislint.config import Settings
 from redislint.runner import lint_paths
-from redislint.semantic import keyspace
+from redislint.semantic.keys import keyspace
 from redislint.semantic.facts import collect
 
 PRODUCER = """

@@ -12,9 +12,9 @@ from redislint.config import Settings
 from redislint.linter import run_rules
 from redislint.rule import Rule
 from redislint.semantic.facts import collect
-from redislint.semantic.lua import key_accesses, tokenize, undeclared_keys
-from redislint.semantic.security import is_placeholder, url_db, url_password
-from redislint.semantic.slots import hashed_part, key_slot
+from redislint.semantic.atomic.lua import key_accesses, tokenize, undeclared_keys
+from redislint.semantic.context.security import is_placeholder, url_db, url_password
+from redislint.semantic.keys.slots import hashed_part, key_slot
 
 
 # -- hash slots --------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ class _Probe(Rule):
     seen: list = []
 
     def on_redis_call(self, call):
-        from redislint.semantic.slots import command_keys, same_slot
+        from redislint.semantic.keys.slots import command_keys, same_slot
 
         keys = command_keys(self.model, call)
         if keys is None:
@@ -177,7 +177,7 @@ def test_placeholders():
 
 
 def test_python_source_that_embeds_a_script_is_not_a_script():
-    from redislint.semantic.scripts import is_redis_lua
+    from redislint.semantic.atomic.scripts import is_redis_lua
 
     assert is_redis_lua("local n = redis.call('INCR', KEYS[1])\nreturn n")
     assert is_redis_lua("return server.pcall('GET', KEYS[1])")

@@ -15,8 +15,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 import libcst as cst
 
 from redislint.semantic.facts import ClassFacts, ModuleFacts
-from redislint.semantic.infer import SHADOW, Inferer
-from redislint.semantic.keys import Key, is_bare_hole, key_of, source
+from redislint.semantic.clients.infer import SHADOW, Inferer
+from redislint.semantic.keys.expressions import Key, is_bare_hole, key_of, source
 from redislint.semantic.names import dotted
 from redislint.semantic.redispy import RedisObject
 

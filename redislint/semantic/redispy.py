@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from redislint.semantic.objects import RedisObject  # noqa: F401 - re-exported
+from redislint.semantic.clients.objects import RedisObject  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from redislint.semantic.model import RedisCall

@@ -28,7 +28,7 @@ from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence
 import libcst as cst
 
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
-from redislint.semantic.keys import Key, key_of
+from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.names import dotted, string_value
 
 # Redis commands that read or write a cached value: a key they touch is "cached" by the module.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from redislint.semantic.keys import Key
+from redislint.semantic.keys.expressions import Key
 from redislint.semantic.model import RedisCall
 from redislint.semantic.redispy import EXPIRE_COMMANDS
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import libcst as cst
 
-from redislint.semantic.constants import constant_text, possible_values
+from redislint.semantic.keys.constants import constant_text, possible_values
 
 if TYPE_CHECKING:
     from redislint.semantic.model import SemanticModel

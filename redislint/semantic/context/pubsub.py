@@ -12,7 +12,7 @@ lint phase) for:
    `p.subscribe(**{CHANNEL: handle})`), which count as processing by themselves.
 3. Their consuming loops: `for m in p.listen()` (or `async for`), or `p.get_message()` inside a
    loop, whose message is passed to a call that processes it (not only printed or logged;
-   `redislint.semantic.flow.ResultFlow.passed_to_call`).
+   `redislint.semantic.flow.results.ResultFlow.passed_to_call`).
 
 A subscription is *work* when its PubSub object (the same local, or the same `self.<attr>` of
 a class) has a processing loop or a handler, and its channel name reads as work:
@@ -38,11 +38,11 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from redislint.semantic.bindings import Parents
+from redislint.semantic.flow.bindings import Parents
 from redislint.semantic.facts import ModuleFacts
-from redislint.semantic.flow import ResultFlow
-from redislint.semantic.keys import Key, key_of, source
-from redislint.semantic.keyspace import named_pattern, overlap
+from redislint.semantic.flow.results import ResultFlow
+from redislint.semantic.keys.expressions import Key, key_of, source
+from redislint.semantic.keys.keyspace import named_pattern, overlap
 from redislint.walk import children_of
 
 # The family under which module summaries carry the channels (`ModuleSummary.key_uses`).

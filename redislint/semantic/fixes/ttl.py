@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Dict, NamedTuple, Optional, Tuple
 
 import libcst as cst
 
-from redislint.semantic.edits import (bind_arguments, expression_statement, keyword,
+from redislint.semantic.fixes.edits import (bind_arguments, expression_statement, keyword,
                                       remove_statements)
 from redislint.semantic.redispy import SET_PARAMS, TTL_OPTIONS
-from redislint.semantic.safety import is_pure, never_none
+from redislint.semantic.fixes.safety import is_pure, never_none
 
 if TYPE_CHECKING:
     from redislint.config import Settings

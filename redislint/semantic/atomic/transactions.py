@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence, 
 
 import libcst as cst
 
-from redislint.semantic.flow import scope_nodes
-from redislint.semantic.keys import Key, key_of
+from redislint.semantic.flow.results import scope_nodes
+from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.names import dotted
-from redislint.semantic.values import always_exits
+from redislint.semantic.keys.values import always_exits
 from redislint.walk import iter_children
 
 if TYPE_CHECKING:

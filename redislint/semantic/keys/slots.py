@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, FrozenSet, List, Optional, Sequence, Tuple, Un
 
 import libcst as cst
 
-from redislint.semantic.constants import (
+from redislint.semantic.keys.constants import (
     Context, Hole, Piece, bound_in, constant_value, current_context, template_pieces,
 )
 

@@ -2,7 +2,7 @@
 
 `key_accesses(script)` finds every `redis.call(...)` / `redis.pcall(...)` (and Valkey's
 `server.call`) whose command is a literal, and classifies each argument in a key position
-(`redislint/semantic/keyspecs.py`):
+(`redislint/semantic/keys/keyspecs.py`):
 
 - `declared`: `KEYS[i]`, or a local bound only to one;
 - `literal`: a string literal (`'config:limits'`);
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from redislint.semantic.keyspecs import FIRST, FIRST_TWO, ALL, PAIRS, SECOND, key_positions
+from redislint.semantic.keys.keyspecs import FIRST, FIRST_TWO, ALL, PAIRS, SECOND, key_positions
 
 UNDECLARED = ("literal", "argv", "built")
 

@@ -14,7 +14,7 @@ carries the patterns it bounds, per family:
 - `delete`: deleted (DEL, UNLINK, GETDEL).
 
 The project scan is syntactic: any `x.<command>(key, ...)` counts whatever `x` is, since these
-facts only ever silence a rule. Keys are normalised like `redislint.semantic.keys` does, with
+facts only ever silence a rule. Keys are normalised like `redislint.semantic.keys.expressions` does, with
 module constants and a function's simple locals resolved. A pop or trim whose key cannot be
 read at all (`r.rpop(self.key)`, `r.brpop(queues)`) is recorded as the pattern `*`: it may
 drain any key of its family. Expiries and deletions of unreadable keys are not recorded:
@@ -30,7 +30,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Set
 import libcst as cst
 
 from redislint.semantic.facts import FunctionFacts, ModuleFacts
-from redislint.semantic.keys import Key, key_of
+from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.redispy import EXPIRE_COMMANDS, TTL_OPTIONS
 from redislint.walk import children_of
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional, Tuple
 
 import libcst as cst
 
-from redislint.semantic.keys import Key
+from redislint.semantic.keys.expressions import Key
 from redislint.semantic.names import number_value
 from redislint.semantic.redispy import BLOCKING_TIMEOUT_POSITION, LOCK_CLASSES
 

@@ -13,7 +13,7 @@ from typing import Callable, Dict, Optional, Sequence
 import libcst as cst
 
 from redislint.semantic import redispy
-from redislint.semantic.construction import decodes_responses
+from redislint.semantic.clients.options import decodes_responses
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.names import dotted, strip_optional
 from redislint.semantic.redispy import RedisObject

@@ -17,10 +17,10 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, FrozenSet, Iterable, Optional
 
-from redislint.semantic.keys import Key
-from redislint.semantic.keyspace import DELETES, gives_ttl, matches_any, named_pattern
+from redislint.semantic.keys.expressions import Key
+from redislint.semantic.keys.keyspace import DELETES, gives_ttl, matches_any, named_pattern
 from redislint.semantic.redispy import set_option, write_ttl
-from redislint.semantic.sequences import expired_after
+from redislint.semantic.flow.sequences import expired_after
 
 if TYPE_CHECKING:
     from redislint.config import Settings

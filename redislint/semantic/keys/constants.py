@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, FrozenSet, List, Optional, Sequence, Tuple, Un
 import libcst as cst
 
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
-from redislint.semantic.keys import source
+from redislint.semantic.keys.expressions import source
 from redislint.semantic.names import string_value
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Optional, Tuple
 
 import libcst as cst
 
-from redislint.semantic.frameworks import is_cached_factory
+from redislint.semantic.context.frameworks import is_cached_factory
 from redislint.semantic.redispy import CLIENT_FACTORIES, POOL_CONSTRUCTORS
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@
   which only updates members, nor only literal members, which are overwritten); None
   otherwise, or when `*args`/`**kwargs` hide the options.
 - `bounded_patterns(model)`: family -> key patterns something in the module or the project
-  drains, trims, expires or deletes (`redislint.semantic.keyspace` for the project side; a
+  drains, trims, expires or deletes (`redislint.semantic.keys.keyspace` for the project side; a
   Lua script of the module that trims a family counts as trimming any key of it).
 
 Timestamps are recognised from calls only (`time.time()`, `time.time_ns()`,
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set
 
 import libcst as cst
 
-from redislint.semantic import keyspace
-from redislint.semantic.expiry import ttl_patterns
-from redislint.semantic.flow import scope_nodes
-from redislint.semantic.keys import key_of
+from redislint.semantic.keys import keyspace
+from redislint.semantic.keys.expiry import ttl_patterns
+from redislint.semantic.flow.results import scope_nodes
+from redislint.semantic.keys.expressions import key_of
 from redislint.semantic.names import string_value
 from redislint.semantic.redispy import DELETE_COMMANDS
 from redislint.walk import iter_children

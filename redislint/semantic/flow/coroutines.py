@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from redislint.semantic.bindings import single_binding
+from redislint.semantic.flow.bindings import single_binding
 from redislint.semantic.names import callee_name
 from redislint.semantic.redispy import NOT_COMMANDS
 

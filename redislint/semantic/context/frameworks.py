@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from redislint.semantic.database import is_signal_handler
+from redislint.semantic.context.database import is_signal_handler
 from redislint.semantic.names import dotted, string_value
-from redislint.semantic.security import is_demo_path
+from redislint.semantic.context.security import is_demo_path
 
 if TYPE_CHECKING:
     from redislint.semantic.model import SemanticModel

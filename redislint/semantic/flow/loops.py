@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Set
 
 import libcst as cst
 
-from redislint.semantic.flow import _target_names
+from redislint.semantic.flow.results import _target_names
 from redislint.semantic.model import innermost_loop
 from redislint.semantic.names import number_value
 from redislint.walk import iter_children

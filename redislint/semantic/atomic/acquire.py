@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import libcst as cst
 
-from redislint.semantic.locks import DYNAMIC, _argument, is_lock_constructor, is_none
+from redislint.semantic.atomic.locks import DYNAMIC, _argument, is_lock_constructor, is_none
 from redislint.semantic.redispy import RedisObject
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import libcst as cst
 
-from redislint.semantic.bindings import Bindings, Parents, target_names
+from redislint.semantic.flow.bindings import Bindings, Parents, target_names
 from redislint.semantic.names import string_value
 
 # Replies that are one bulk string (or None).

@@ -1,0 +1,1 @@
+"""What runs as one step: pipelines, transactions, Lua scripts and locks."""

@@ -1,0 +1,1 @@
+"""Building fixes honestly: replacement nodes and the questions a fix asks first."""

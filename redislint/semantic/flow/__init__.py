@@ -1,0 +1,1 @@
+"""Where values and calls go inside one scope: bindings, results, loops, order."""
