@@ -17,9 +17,8 @@ from typing import Iterable, List, Optional
 from redislint import __version__
 from redislint.findings import Edit, Finding, FixInfo
 from redislint.project import ModuleSummary
-from redislint.semantic.clients.objects import RedisObject
-
-_OBJECT_FIELDS = ("role", "is_async", "cluster", "transaction", "decode_responses")
+from redislint.semantic.clients import codec
+from redislint.semantic.clients.records import ClientSummary
 
 
 def digest(*parts: bytes) -> str:
@@ -74,20 +73,19 @@ class Cache:
         if not isinstance(raw, dict):
             return None
         try:
+            clients = codec.decode(raw["clients"])
+            if not isinstance(clients, ClientSummary):
+                return None
             return ModuleSummary(
-                clients={k: _object(v) for k, v in raw["clients"].items()},
-                factories={k: _object(v) for k, v in raw["factories"].items()},
-                reexports={_text(k): _text(v) for k, v in raw["reexports"].items()},
+                clients=clients,
                 key_uses={k: [_text(p) for p in v] for k, v in raw["key_uses"].items()},
             )
-        except (KeyError, TypeError, AttributeError, ValueError):
+        except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
             return None
 
     def put_summary(self, key: str, summary: ModuleSummary) -> None:
         self.put("summary", key, {
-            "clients": {k: _fields(v) for k, v in summary.clients.items()},
-            "factories": {k: _fields(v) for k, v in summary.factories.items()},
-            "reexports": summary.reexports,
+            "clients": codec.encode(summary.clients),
             "key_uses": summary.key_uses,
         })
 
@@ -103,19 +101,6 @@ class Cache:
 
     def put_findings(self, key: str, findings: Iterable[Finding]) -> None:
         self.put("findings", key, [_finding_json(f) for f in findings])
-
-
-def _fields(obj: RedisObject) -> list:
-    return [getattr(obj, name) for name in _OBJECT_FIELDS]
-
-
-def _object(values: list) -> RedisObject:
-    # Valid JSON of the wrong shape (an entry from another layout, a stray file) is a miss.
-    if not (isinstance(values, list) and len(values) == len(_OBJECT_FIELDS)
-            and isinstance(values[0], str)
-            and all(v is None or isinstance(v, bool) for v in values[1:])):
-        raise TypeError("not a cached Redis object")
-    return RedisObject(**dict(zip(_OBJECT_FIELDS, values)))
 
 
 def _position(value: object) -> tuple:

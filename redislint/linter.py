@@ -78,7 +78,7 @@ def run_rules(module: cst.Module, facts: ModuleFacts, settings: Settings,
               rules: Sequence[Type[Rule]], index: Optional[ProjectIndex], path: str = "") -> List[Report]:
     """The one traversal: the model wraps the rules so it opens context before them and
     closes it after them."""
-    inferer = Inferer(facts, index, settings.clients)
+    inferer = Inferer(facts, index, settings.clients, module)
     model = SemanticModel(module, facts, inferer, path)
     instances = [rule(model, settings) for rule in rules]
     dispatcher = Dispatcher()

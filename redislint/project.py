@@ -1,31 +1,28 @@
-"""The project-wide index: which names other modules export as Redis clients.
+"""The project index: what every module of the project tells the others.
 
 `from .extensions import store` must make `store.set(...)` a Redis call even though the file
-never mentions redis. Each module contributes a small summary (built from its facts pre-pass);
-the index resolves qualified names through re-exports.
+never mentions redis, and a parameter is a client when the project's callers pass one. Each
+module contributes a summary (its client facts, `redislint.semantic.clients.summary`, and the key
+patterns it drains, expires or deletes, `redislint.semantic.keys.keyspace`); the index solves the
+client facts of all of them together once (`redislint.semantic.clients.solve`).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
-from redislint.semantic.clients.objects import RedisObject
+from redislint.semantic.clients.solve import ProjectClients
+from redislint.semantic.clients.records import ClientSummary
 
 
 @dataclass
 class ModuleSummary:
-    clients: Dict[str, RedisObject] = field(default_factory=dict)
-    factories: Dict[str, RedisObject] = field(default_factory=dict)
-    reexports: Dict[str, str] = field(default_factory=dict)
+    clients: Optional[ClientSummary] = None
     # Family -> key patterns the module drains or expires (`redislint.semantic.keys.keyspace`).
     key_uses: Dict[str, List[str]] = field(default_factory=dict)
-
-    @property
-    def exported_names(self) -> Tuple[str, ...]:
-        return (*self.clients, *self.factories)
 
 
 def module_name(path: Path) -> Tuple[str, bool]:
@@ -48,19 +45,28 @@ def _package(folder: str) -> str:
 
 
 class ProjectIndex:
-    """Module name -> summary, with lookups that follow re-exports."""
+    """Module name -> summary, and the client facts solved over all of them."""
 
-    def __init__(self, modules: Optional[Dict[str, ModuleSummary]] = None) -> None:
+    def __init__(self, modules: Optional[Dict[str, ModuleSummary]] = None,
+                 client_paths: FrozenSet[str] = frozenset()) -> None:
         self.modules: Dict[str, ModuleSummary] = modules or {}
-        self._suffixes: Optional[Dict[str, Optional[str]]] = None
+        self.client_paths = client_paths
         self._key_uses: Dict[str, FrozenSet[str]] = {}
-        self._lookups: Dict[Tuple[str, bool], Optional[RedisObject]] = {}
+        self._clients: Optional[ProjectClients] = None
 
     def add(self, module: str, summary: ModuleSummary) -> None:
         self.modules[module] = summary
-        self._suffixes = None
         self._key_uses = {}
-        self._lookups = {}
+        self._clients = None
+
+    @property
+    def clients(self) -> ProjectClients:
+        """The project's client facts, solved on first use after a change."""
+        if self._clients is None:
+            self._clients = ProjectClients(
+                (s.clients for s in self.modules.values() if s.clients is not None),
+                self.client_paths)
+        return self._clients
 
     def key_uses(self, family: str) -> FrozenSet[str]:
         """Key patterns some module of the project drains (`list`, `zset`, `stream`),
@@ -71,69 +77,31 @@ class ProjectIndex:
             self._key_uses[family] = found
         return found
 
-    def exported_names(self) -> Iterable[str]:
-        """Names under which some module hands out a client (directly or re-exported)."""
-        for summary in self.modules.values():
-            yield from summary.exported_names
-            for name, target in summary.reexports.items():
-                if self.lookup(target, call=False) or self.lookup(target, call=True):
-                    yield name
+    def exported_names(self) -> Set[str]:
+        """Names through which some module hands out a client (a global, a factory, a class
+        that is or wraps one, an attribute holding one)."""
+        return self.clients.exported_names()
 
-    def lookup(self, qualname: str, call: bool) -> Optional[RedisObject]:
-        """The client a qualified name denotes (or a call of it returns). Re-export chains are
-        followed once per index, not once per question."""
-        key = (qualname, call)
-        if key not in self._lookups:
-            self._lookups[key] = self._follow(qualname, call, 0)
-        return self._lookups[key]
+    def flow_targets(self) -> Set[str]:
+        """Modules whose functions receive a client from a caller elsewhere."""
+        modules = set()
+        for qual in self.clients.flow_targets:
+            module = self.clients.module_of(qual)
+            if module is not None:
+                modules.add(module)
+        return modules
 
-    def _follow(self, qualname: str, call: bool, depth: int) -> Optional[RedisObject]:
-        if depth > 8 or "." not in qualname:
-            return None
-        module, _, name = qualname.rpartition(".")
-        summary = self._find(module)
-        if summary is None:
-            # `store.set` through `import app.extensions as ext` -> `app.extensions.store.set`
-            return None
-        found = (summary.factories if call else summary.clients).get(name)
-        if found is not None:
-            return found
-        target = summary.reexports.get(name)
-        if target is not None and target != qualname:
-            return self._follow(target, call, depth + 1)
-        return None
-
-    def _find(self, module: str) -> Optional[ModuleSummary]:
-        summary = self.modules.get(module)
-        if summary is not None:
-            return summary
-        # A tree linted from inside a package sees other names than its imports spell:
-        # match on dotted suffixes, when only one module has that suffix.
-        if self._suffixes is None:
-            self._suffixes = {}
-            for known in self.modules:
-                parts = known.split(".")
-                for start in range(1, len(parts)):
-                    suffix = ".".join(parts[start:])
-                    self._suffixes[suffix] = None if suffix in self._suffixes else known
-        known_name = self._suffixes.get(module)
-        if known_name is not None:
-            return self.modules[known_name]
-        parts = module.split(".")
-        for start in range(1, len(parts)):
-            candidate = self.modules.get(".".join(parts[start:]))
-            if candidate is not None:
-                return candidate
-        return None
+    def for_workers(self) -> "ProjectIndex":
+        """What linting needs: key uses and the solved client facts, without the terms."""
+        light = ProjectIndex({name: ModuleSummary(None, s.key_uses)
+                              for name, s in self.modules.items()}, self.client_paths)
+        light._clients = self.clients
+        return light
 
     def fingerprint(self) -> str:
         import hashlib
 
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(self.clients.fingerprint().encode("utf-8", "surrogatepass"))
         for module in sorted(self.modules):
-            summary = self.modules[module]
-            digest.update(repr((module, sorted(summary.clients.items(), key=str),
-                                sorted(summary.factories.items(), key=str),
-                                sorted(summary.reexports.items()),
-                                sorted(summary.key_uses.items()))).encode())
+            digest.update(repr((module, sorted(self.modules[module].key_uses.items()))).encode("utf-8", "surrogatepass"))
         return digest.hexdigest()[:16]

@@ -21,28 +21,20 @@ from redislint.runner import FileResult, FixMode
 from redislint.semantic.keys import keyspace
 from redislint.semantic.context import pubsub
 from redislint.semantic.facts import ModuleFacts
-from redislint.semantic.clients.infer import Inferer
+from redislint.semantic.clients.summary import summarize_clients
 from redislint.sources import Source
 
 _PARSE_ERRORS = (cst.ParserSyntaxError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError)
 
 
-def summarize(facts: ModuleFacts, inferer: Inferer, module: Optional[cst.Module] = None,
+def summarize(module: cst.Module, facts: ModuleFacts, client_names=(),
               data: Optional[bytes] = None) -> ModuleSummary:
-    """What this module gives the project index: the clients and client factories it exports,
-    what it re-exports, and the key patterns it drains or expires."""
-    summary = ModuleSummary(reexports=dict(facts.from_imports))
-    if module is not None:
-        summary.key_uses = keyspace.scan(module, facts, data)
-        summary.key_uses.update(pubsub.work_channels(module, facts, data))
-    for name in facts.assigns.keys() | facts.annotations.keys():
-        found = inferer.infer(cst.Name(name))
-        if found is not None:
-            summary.clients[name] = found.detached()
-    for name, func in facts.functions.items():
-        found = inferer.function_returns(func, None)
-        if found is not None:
-            summary.factories[name] = found.detached()
+    """What this module gives the project index: its client facts, and the key patterns it
+    drains, expires or deletes."""
+    names = frozenset(n for n in client_names if "." not in n)
+    summary = ModuleSummary(summarize_clients(module, facts, names))
+    summary.key_uses = keyspace.scan(module, facts, data)
+    summary.key_uses.update(pubsub.work_channels(module, facts, data))
     return summary
 
 
@@ -94,8 +86,8 @@ class Worker:
             return None
         try:
             # The tree too: the summary records the key patterns the module drains or expires.
-            summary = summarize(facts, Inferer(facts, None, self.settings.clients),  # type: ignore[arg-type]
-                                module, source.data)
+            summary = summarize(module, facts, self.settings.clients,  # type: ignore[arg-type]
+                                source.data)
         except Exception as error:  # noqa: BLE001 - reported when the file is linted
             self.trees[source.index] = (None, error)
             return None

@@ -15,6 +15,8 @@ import libcst as cst
 from redislint.semantic.names import Imports
 
 _COMPOUND_BODIES = ("body", "orelse", "handlers", "finalbody", "cases")
+# Container methods that store a value, and the position of that value among their arguments.
+_STORES = {"append": 0, "add": 0, "insert": 1, "setdefault": 1, "appendleft": 0}
 
 
 def _blocks(stmt: cst.CSTNode):
@@ -43,6 +45,14 @@ class FunctionFacts:
     annotation: Optional[cst.BaseExpression] = None
     is_property: bool = False
     globals: set = field(default_factory=set)
+    # What `yield` hands out (a `@contextmanager` function's `with` value).
+    yields: List[cst.BaseExpression] = field(default_factory=list)
+    # Names bound by `for name in X` ("iter", X, position in a tuple target or None) and
+    # `with X as name` ("enter", X, None).
+    targets: Dict[str, List[tuple]] = field(default_factory=dict)
+    # Names stored into with `name[k] = v` (kind "dict"), `name.append(v)` ("list"): (value,
+    # kind) for each value stored.
+    items: Dict[str, List[tuple]] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,6 +62,8 @@ class ClassFacts:
     attrs: Dict[str, List[tuple]] = field(default_factory=dict)
     methods: Dict[str, FunctionFacts] = field(default_factory=dict)
     bases: List[str] = field(default_factory=list)
+    # attribute -> (value stored into it, method, kind): `self.servers[name] = v`, `.append(v)`.
+    items: Dict[str, List[tuple]] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +74,10 @@ class ModuleFacts:
     functions: Dict[str, FunctionFacts] = field(default_factory=dict)
     classes: Dict[str, ClassFacts] = field(default_factory=dict)
     from_imports: Dict[str, str] = field(default_factory=dict)
+    # Module globals stored into (`CLIENTS[name] = v`, `POOL.append(v)`): (value, kind).
+    items: Dict[str, List[tuple]] = field(default_factory=dict)
+    # Module globals bound by `for` / `with` at module level, as in `FunctionFacts.targets`.
+    targets: Dict[str, List[tuple]] = field(default_factory=dict)
 
 
 def _targets(node: cst.CSTNode):
@@ -105,8 +121,28 @@ class _Collector:
                 else:
                     self.statements(stmt.body.body, None, None, None)
             else:
+                if isinstance(stmt, (cst.For, cst.With)) and (cls is None or func is not None):
+                    self.bound_by(stmt, func)
                 for block in reversed(list(_blocks(stmt))):
                     pending.extend(reversed(block))
+
+    def bound_by(self, stmt: cst.CSTNode, func: Optional[FunctionFacts]) -> None:
+        """Names a `for` or `with` statement binds, and what to."""
+        targets = func.targets if func is not None else self.facts.targets
+        if isinstance(stmt, cst.For):
+            target = stmt.target
+            if isinstance(target, cst.Name):
+                targets.setdefault(target.value, []).append(("iter", stmt.iter, None))
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for position, element in enumerate(target.elements):
+                    if isinstance(element.value, cst.Name):
+                        targets.setdefault(element.value.value, []).append(
+                            ("iter", stmt.iter, position))
+        elif isinstance(stmt, cst.With):
+            for item in stmt.items:
+                if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                    targets.setdefault(item.asname.name.value, []).append(
+                        ("enter", item.item, None))
 
     def small(self, node, func, cls, self_name) -> None:
         facts = self.facts
@@ -120,6 +156,14 @@ class _Collector:
             return
         if isinstance(node, cst.Return) and func is not None and node.value is not None:
             func.returns.append(node.value)
+            return
+        if isinstance(node, cst.Expr):
+            value = node.value
+            if isinstance(value, cst.Yield) and func is not None:
+                if isinstance(value.value, cst.BaseExpression):
+                    func.yields.append(value.value)
+            elif isinstance(value, cst.Call):
+                self.stored(value, func, cls, self_name)
             return
         for target, value, annotation in _targets(node):
             if isinstance(target, cst.Name):
@@ -145,6 +189,31 @@ class _Collector:
                 and target.value.value == self_name
             ):
                 cls.attrs.setdefault(target.attr.value, []).append((value, annotation, func))
+            elif isinstance(target, cst.Subscript) and value is not None:
+                self.store(target.value, value, func, cls, self_name)
+
+    def stored(self, call: cst.Call, func, cls, self_name) -> None:
+        """`x.append(v)`, `x.add(v)`, `x.setdefault(k, v)`: `v` is stored into `x`."""
+        method = call.func
+        if not isinstance(method, cst.Attribute) or method.attr.value not in _STORES:
+            return
+        position = _STORES[method.attr.value]
+        values = [a.value for a in call.args if a.keyword is None and not a.star]
+        if len(values) > position:
+            kind = "dict" if method.attr.value == "setdefault" else "list"
+            self.store(method.value, values[position], func, cls, self_name, kind)
+
+    def store(self, holder: cst.BaseExpression, value: cst.BaseExpression, func, cls,
+              self_name, kind: str = "dict") -> None:
+        if isinstance(holder, cst.Name):
+            name = holder.value
+            if func is not None and name not in func.globals:
+                func.items.setdefault(name, []).append((value, kind))
+            elif cls is None or func is not None:
+                self.facts.items.setdefault(name, []).append((value, kind))
+        elif (isinstance(holder, cst.Attribute) and cls is not None and self_name is not None
+              and isinstance(holder.value, cst.Name) and holder.value.value == self_name):
+            cls.items.setdefault(holder.attr.value, []).append((value, func, kind))
 
     def function(self, node: cst.FunctionDef, cls: Optional[ClassFacts], is_method: bool) -> None:
         func = FunctionFacts(node, annotation=node.returns.annotation if node.returns else None,

@@ -17,10 +17,40 @@ import libcst as cst
 from redislint.semantic.facts import ClassFacts, ModuleFacts
 from redislint.semantic.clients.infer import SHADOW, Inferer
 from redislint.semantic.keys.expressions import Key, is_bare_hole, key_of, source
-from redislint.semantic.names import dotted
+from redislint.semantic.names import dotted, string_value
 from redislint.semantic.redispy import RedisObject
 
 _LOOPS = (cst.For, cst.While)
+# Client methods that send the command they are given by name.
+RAW_COMMANDS = frozenset({"execute_command", "send_command"})
+
+
+def raw_command(node: cst.Call) -> Optional[str]:
+    """`execute_command("BRPOP", ...)` -> `brpop`; `"CLIENT", "SETNAME"` or `"CLIENT SETNAME"`
+    -> `client_setname`; None when the name is not a literal."""
+    texts = []
+    for arg in node.args[:2]:
+        if arg.keyword is not None or arg.star or not isinstance(
+                arg.value, (cst.SimpleString, cst.ConcatenatedString)):
+            break
+        text = string_value(arg.value)
+        if not text:
+            break
+        texts.append(text.strip())
+    if not texts:
+        return None
+    first = texts[0]
+    if " " in first:
+        return "_".join(first.lower().split())
+    if first.upper() in _CONTAINER_COMMANDS and len(texts) > 1:
+        return f"{first}_{texts[1]}".lower()
+    return first.lower()
+
+
+# Commands whose second word names the subcommand (`CLIENT SETNAME`, `CONFIG GET`).
+_CONTAINER_COMMANDS = frozenset({"CLIENT", "CONFIG", "SCRIPT", "FUNCTION", "ACL", "CLUSTER",
+                                 "MEMORY", "SLOWLOG", "LATENCY", "COMMAND", "XGROUP", "XINFO",
+                                 "MODULE", "OBJECT"})
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _FUNCTIONS = (cst.FunctionDef, cst.Lambda)
 _BRANCHING = (cst.If, cst.Try, cst.TryStar, cst.Match, cst.FunctionDef, cst.Lambda)
@@ -105,6 +135,8 @@ class RedisCall:
     ancestors: Tuple[cst.CSTNode, ...]
     key: Optional[Key]
     atomic: Optional[bool]
+    # Sent by name (`execute_command("BRPOP", k, 0)`): the command's arguments follow the name.
+    raw: bool = False
 
     @property
     def parent(self) -> cst.CSTNode:
@@ -112,7 +144,8 @@ class RedisCall:
 
     @property
     def args(self) -> List[cst.Arg]:
-        return [a for a in self.node.args if a.keyword is None and not a.star]
+        positional = [a for a in self.node.args if a.keyword is None and not a.star]
+        return positional[1:] if self.raw else positional
 
     def arg(self, position: Optional[int] = None, name: Optional[str] = None
             ) -> Optional[cst.BaseExpression]:
@@ -310,17 +343,19 @@ class SemanticModel:
         enclosing = self.scope
         scope = Scope(node, "function", enclosing, is_async=node.asynchronous is not None,
                       ancestors=self.ancestors)
+        qual = self.inferer.function_qual(node)
         if enclosing.kind == "class":
             scope.cls = enclosing.cls
             params = (*node.params.posonly_params, *node.params.params)
-            if params:
+            info = self.inferer.project.functions.get(qual or "")
+            if params and (info is None or info.kind != "staticmethod"):
                 scope.self_name = params[0].name.value
         elif enclosing.kind in ("function", "lambda"):
             scope.cls, scope.self_name = enclosing.cls, enclosing.self_name
         self.scope = scope
-        self._bind_params(node.params)
-        if scope.self_name:
-            scope.bindings[scope.self_name] = self._self_value(scope)
+        self._bind_params(node.params, qual)
+        if scope.self_name and enclosing.kind == "class":
+            scope.bindings[scope.self_name] = self._self_value(scope, qual)
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._exit(self.scope)
@@ -342,9 +377,10 @@ class SemanticModel:
 
     def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
         if isinstance(node.target, cst.Name):
-            found = self.inferer.annotation(node.annotation.annotation)
-            if found is not None:
-                self.scope.bind(node.target.value, found)
+            found = self.inferer.annotation_values(node.annotation.annotation)
+            if found:
+                if self.scope.kind in ("function", "lambda"):
+                    self.scope.bind(node.target.value, found)
                 return
         if node.value is not None:
             self._bind(node.target, node.value)
@@ -352,13 +388,37 @@ class SemanticModel:
     def visit_With(self, node: cst.With) -> None:
         for item in node.items:
             if item.asname is not None:
-                self._bind(item.asname.name, item.item)
+                target = item.asname.name
+                if isinstance(target, cst.Name):
+                    values = self.inferer.entered(item.item, self.scope.lookup, self.scope.cls)
+                    if values and self.scope.kind in ("function", "lambda"):
+                        self.scope.bind(target.value, values)
+                        self.scope.keys.pop(target.value, None)
+                        continue
+                self._bind(target, item.item)
 
     def visit_For(self, node: cst.For) -> None:
-        self._shadow(node.target)
+        self._bind_iterated(node.target, node.iter)
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
-        self._shadow(node.target)
+        self._bind_iterated(node.target, node.iter)
+
+    def _bind_iterated(self, target: cst.BaseExpression, source: cst.BaseExpression) -> None:
+        """`for c in self.clients.values()`: each element of a container of clients is one."""
+        self._shadow(target)
+        if self.scope.kind not in ("function", "lambda"):
+            return
+        if isinstance(target, cst.Name):
+            names = [(target.value, None)]
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            names = [(e.value.value, i) for i, e in enumerate(target.elements)
+                     if isinstance(e.value, cst.Name)]
+        else:
+            return
+        for name, position in names:
+            values = self.inferer.iterated(source, self.scope.lookup, self.scope.cls, position)
+            if values:
+                self.scope.bind(name, values)
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
         if node.name is not None:
@@ -369,9 +429,18 @@ class SemanticModel:
         if not isinstance(func, cst.Attribute):
             return
         receiver = self.infer(func.value)
-        if receiver is None or receiver.role == "factory":
+        if receiver is None or receiver.role in ("factory", "node"):
             return
         command = func.attr.value.lower()
+        raw = command in RAW_COMMANDS
+        if raw:
+            # `execute_command("BRPOP", key, 0)`: the command named, its arguments after it.
+            named = raw_command(node)
+            if named is None:
+                return
+            command = named
+        elif not receiver.sends(command):
+            return  # a wrapper's own method, not one it forwards to Redis
         receiver_text = source(_chain_root(func.value, self.infer))
         scope = self._function_scope()
         if command == "multi" and receiver.role == "pipeline":
@@ -379,12 +448,13 @@ class SemanticModel:
         atomic: Optional[bool] = False
         if receiver.role == "pipeline":
             atomic = True if receiver_text in scope.transactions else receiver.transaction
-        first = next((a.value for a in node.args if a.keyword is None and not a.star), None)
+        positional = [a.value for a in node.args if a.keyword is None and not a.star]
+        first = positional[1 if raw else 0] if len(positional) > (1 if raw else 0) else None
         if first is None:
             first = next((a.value for a in node.args
                           if a.keyword is not None and a.keyword.value in ("name", "key")), None)
         call = RedisCall(node, command, receiver, receiver_text, scope, tuple(self.ancestors),
-                         self.key(first), atomic)
+                         self.key(first), atomic, raw)
         self._record(scope, call)
         self.redis_calls.append(call)
         for handler in self.on_call:
@@ -420,31 +490,38 @@ class SemanticModel:
     def _self_name(self) -> Optional[str]:
         return self.scope.self_name
 
-    def _self_value(self, scope: Scope) -> object:
-        """`self` in a method of a `redis.Redis` subclass is itself a client."""
-        cls = scope.cls
-        if cls is not None:
-            found = self.inferer.subclass_of_client(cls)
-            if found is not None:
-                return found
-        return SHADOW
+    def _self_value(self, scope: Scope, qual: Optional[str]) -> object:
+        """`self` in a method: an instance of its class (a client itself when the class
+        subclasses `redis.Redis` or wraps one); `cls` in a classmethod: the class."""
+        return self.inferer.self_values(qual, scope.cls) or SHADOW
 
-    def _bind_params(self, params: cst.Parameters) -> None:
+    def _bind_params(self, params: cst.Parameters, qual: Optional[str] = None) -> None:
+        """A parameter is what its annotation says, else what the project's callers pass."""
         every = (*params.posonly_params, *params.params, *params.kwonly_params)
         for param in every:
             annotation = param.annotation.annotation if param.annotation else None
-            self.scope.bind(param.name.value, self.inferer.annotation(annotation) or SHADOW)
+            values = self.inferer.annotation_values(annotation) or \
+                self.inferer.parameter_values(qual, param.name.value)
+            self.scope.bind(param.name.value, values or SHADOW)
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 self.scope.bind(star.name.value, SHADOW)
 
+    def values(self, expr: cst.BaseExpression) -> object:
+        """Everything the expression may hold (for bindings: an object, a container...)."""
+        return self.inferer.values(expr, self.scope.lookup, self._method_class(),
+                                   self._self_name())
+
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
             name = target.value
-            found = self.infer(value)
+            values = self.values(value) if self.scope.kind in ("function", "lambda") else SHADOW
+            found = self.inferer.object_of(values) if values else None  # type: ignore[arg-type]
+            if found is None and self.scope.kind not in ("function", "lambda"):
+                found = self.infer(value)
             if self.scope.kind in ("function", "lambda"):
                 # Module and class names come from the facts pre-pass, flow-insensitively.
-                self.scope.bind(name, found if found is not None else SHADOW)
+                self.scope.bind(name, values or SHADOW)
             # A key that is all hole (`x = f(y)`) names nothing to remember.
             key = self.key(value) if found is None and not is_bare_hole(value) else None
             if key is not None and key.template.replace("{}", ""):

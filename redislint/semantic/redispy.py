@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-import libcst as cst
-
 from redislint.semantic.clients.objects import RedisObject  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
+    import libcst as cst
+
     from redislint.semantic.model import RedisCall
 
 
@@ -139,6 +139,8 @@ TTL_OPTIONS = ("ex", "px", "exat", "pxat")
 def set_option(call: "RedisCall", name: str) -> Optional[cst.BaseExpression]:
     """The expression a `set()` call passes for option `name` (by keyword or position), or None
     when it is absent or spelt as a literal `None`/`False` (redis-py's "off")."""
+    import libcst as cst  # the tables above are read without the parser (the project solver)
+
     value = call.arg(SET_PARAMS.index(name), name)
     if isinstance(value, cst.Name) and value.value in ("None", "False"):
         return None

@@ -3,14 +3,15 @@
 - `CLUSTER_CLASSES`: the qualified names of the cluster client classes (redis-py, valkey).
 - `imports_cluster(facts)`: the module imports one of them (to build a client, or to test
   `isinstance(client, RedisCluster)`: either way it runs against a cluster).
-- `project_uses_cluster(index)`: some module of the project exports a cluster client or a
-  function returning one (from the project index, already cached with each summary).
+- `project_uses_cluster(index)`: some module of the project binds a cluster client to a
+  global or returns one from a function (from the solved project index).
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
+from redislint.semantic.clients.objects import RedisObject
 from redislint.semantic.facts import ModuleFacts
 from redislint.semantic.redispy import CONSTRUCTORS
 
@@ -23,8 +24,9 @@ def imports_cluster(facts: ModuleFacts) -> bool:
 
 
 def project_uses_cluster(index: Optional[object]) -> bool:
-    modules = getattr(index, "modules", None)
-    if not modules:
+    clients = getattr(index, "clients", None)
+    if clients is None:
         return False
-    return any(found.cluster for summary in modules.values()
-               for found in (*summary.clients.values(), *summary.factories.values()))
+    return any(isinstance(value, RedisObject) and value.cluster
+               for symbol, values in clients.values.items() if symbol[0] in "mr"
+               for value in values)

@@ -1,0 +1,54 @@
+"""The records a module's client summary is made of: what it defines (functions, classes) and
+the terms that feed its symbols. Plain data, free of libcst, so cached summaries and the solved
+project load without the parser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Optional, Tuple
+
+from redislint.semantic.clients.terms import Term
+
+CallSite = Tuple[Term, Tuple[Tuple[object, Term], ...]]
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    qual: str
+    # Positional parameter names in order (including `self`/`cls` of a method).
+    positional: Tuple[str, ...] = ()
+    keywords: FrozenSet[str] = frozenset()
+    star: Optional[str] = None
+    # function, method, classmethod, staticmethod, property
+    kind: str = "function"
+    contextmanager: bool = False
+    # Decorated with a lazy proxy (`@LazyObject`): the name stands for what the function returns.
+    lazy: bool = False
+    owner: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    qual: str
+    methods: Dict[str, str]
+    attrs: FrozenSet[str]
+    # method name -> the `self` attribute whose same-named command it forwards to.
+    forwarders: Dict[str, str]
+    # Field names of a dataclass-like class (keyword and positional construction), else None.
+    fields: Optional[Tuple[str, ...]] = None
+    # `__getattr__` hands out this `self` attribute's attributes: a full proxy of it.
+    proxies: Optional[str] = None
+
+
+@dataclass
+class ClientSummary:
+    module: str
+    # symbol -> the terms that give it values (see `terms.py` for the symbol names).
+    symbols: Dict[str, Tuple[Term, ...]] = field(default_factory=dict)
+    functions: Dict[str, FunctionInfo] = field(default_factory=dict)
+    classes: Dict[str, ClassInfo] = field(default_factory=dict)
+    # name -> the qualified name a module-level `from x import name` binds.
+    reexports: Dict[str, str] = field(default_factory=dict)
+    calls: Tuple[CallSite, ...] = ()
+
+

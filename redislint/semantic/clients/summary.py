@@ -1,0 +1,315 @@
+"""What one module tells the project about clients: its definitions, and the terms that feed
+each symbol (see `terms.py`), including what its calls pass to other code.
+
+A summary holds no CST node and no position, so it is cached with the file's content and stays
+the same when code moves without changing what flows where.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from redislint.semantic.clients.records import ClassInfo, ClientSummary, FunctionInfo
+from redislint.semantic.clients.terms import (
+    NOTHING, Cls, Name, Obj, Pack, Term, Tuple_, detach, either, known, may_carry,
+)
+from redislint.semantic.clients.translate import (
+    Translator, function_env, param_symbol, stored_term,
+)
+from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
+from redislint.semantic.names import dotted
+from redislint.walk import children_of
+
+_CONTEXT_MANAGERS = ("contextmanager", "asynccontextmanager")
+_PROPERTIES = ("property", "cached_property", "cached_property_with_ttl", "reify", "lazy_property")
+_DATACLASSES = ("dataclass", "dataclasses.dataclass", "attr.s", "attr.attrs", "attrs.define",
+                "attr.define", "attrs.frozen", "attr.frozen", "define", "frozen")
+_FIELD_BASES = ("BaseModel", "NamedTuple", "BaseSettings", "Struct")
+
+
+def summarize_clients(module: cst.Module, facts: ModuleFacts, client_names=frozenset(),
+                      keep_origin: bool = False) -> ClientSummary:
+    """The module's client summary. `keep_origin` (lint time, never cached) keeps the CST nodes
+    that built each value and skips the calls: what rules ask of this module's own symbols."""
+    return _Summarizer(facts, Translator(facts, frozenset(client_names)), keep_origin).run(module)
+
+
+def function_info(func: FunctionFacts, qual: str, owner: Optional[str]) -> FunctionInfo:
+    node = func.node
+    params = node.params  # type: ignore[attr-defined]
+    positional = tuple(p.name.value for p in (*params.posonly_params, *params.params))
+    keywords = frozenset(p.name.value for p in (*params.params, *params.kwonly_params))
+    star = params.star_arg.name.value if isinstance(params.star_arg, cst.Param) else None
+    names = [_decorator_name(d.decorator) for d in node.decorators]  # type: ignore[attr-defined]
+    last = [n.rsplit(".", 1)[-1] for n in names]
+    kind = "function" if owner is None else "method"
+    if owner is not None:
+        if "staticmethod" in last:
+            kind = "staticmethod"
+        elif "classmethod" in last:
+            kind = "classmethod"
+        elif any(n in _PROPERTIES for n in last):
+            kind = "property"
+    lazy = any("lazy" in n.lower() and n[:1].isupper() for n in last) or \
+        any(n in ("LocalProxy", "SimpleLazyObject") for n in last)
+    return FunctionInfo(qual, positional, keywords, star, kind,
+                        any(n in _CONTEXT_MANAGERS for n in last), lazy, owner)
+
+
+def _decorator_name(expr: cst.BaseExpression) -> str:
+    if isinstance(expr, cst.Call):
+        expr = expr.func
+    return dotted(expr) or ""
+
+
+class _Summarizer:
+    def __init__(self, facts: ModuleFacts, translator: Translator, keep_origin: bool = False
+                 ) -> None:
+        self.facts = facts
+        self.t = translator
+        self.keep = keep_origin
+        self.out = ClientSummary(translator.module)
+        self.calls: Set[CallSite] = set()
+
+    def add(self, symbol: str, *terms: Term) -> None:
+        kept = [t if self.keep else detach(t) for t in terms if may_carry(t)]
+        if kept:
+            self.out.symbols[symbol] = self.out.symbols.get(symbol, ()) + tuple(kept)
+
+    def run(self, module: cst.Module) -> ClientSummary:
+        facts, t = self.facts, self.t
+        self.out.reexports = dict(facts.from_imports)
+        for name in sorted(facts.assigns.keys() | facts.annotations.keys() | facts.items.keys()
+                           | facts.targets.keys()):
+            symbol = "m:" + t.qual(name)
+            imported = facts.imports.names.get(name)
+            if imported is not None:
+                self.add(symbol, Name(imported))
+            self.add(symbol, *(t.term(v, keep_origin=self.keep) for v in facts.assigns.get(name, ())))
+            self.add(symbol, t.type_term(facts.annotations.get(name)))
+            self.add(symbol, *stored_term(t, facts.items.get(name, ()), _no_env, None, self.keep))
+            for how, source, position in facts.targets.get(name, ()):
+                self.add(symbol, _target(how, t.term(source, keep_origin=self.keep), position))
+        for name, func in facts.functions.items():
+            self.function(func, t.qual(name), None, None)
+        for name, cls in facts.classes.items():
+            self.klass(cls, t.qual(name))
+        if not self.keep:
+            self.walk_calls(module)
+            self.out.calls = tuple(sorted(self.calls, key=repr))
+        return self.out
+
+    # -- definitions --------------------------------------------------------------------------
+    def function(self, func: FunctionFacts, qual: str, owner: Optional[str],
+                 cls: Optional[ClassFacts]) -> FunctionInfo:
+        info = function_info(func, qual, owner)
+        self.out.functions[qual] = info
+        env = self.env(func, info)
+        self.add("r:" + qual, *(self.t.term(v, env, owner, self.keep) for v in func.returns))
+        self.add("r:" + qual, self.t.type_term(func.annotation))
+        self.add("y:" + qual, *(self.t.term(v, env, owner, self.keep) for v in func.yields))
+        params = func.node.params  # type: ignore[attr-defined]
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if param.default is not None:
+                self.add(param_symbol(qual, param.name.value),
+                         self.t.term(param.default, _no_env, owner, self.keep))
+        return info
+
+    def env(self, func: FunctionFacts, info: FunctionInfo):
+        first = info.positional[0] if info.positional and info.kind in (
+            "method", "classmethod", "property") else None
+        first_value = None
+        if first is not None and info.owner is not None:
+            first_value = known(Cls(info.owner) if info.kind == "classmethod" else Obj(info.owner))
+        return function_env(self.t, info.qual, func, info.owner, first, first_value, self.keep)
+
+    def klass(self, cls: ClassFacts, qual: str) -> None:
+        node = cls.node
+        self.add("b:" + qual, *(self.t.term(b.value, keep_origin=self.keep) for b in node.bases))
+        methods: Dict[str, str] = {}
+        forwarders: Dict[str, str] = {}
+        proxies = None
+        envs = {}
+        for name, func in cls.methods.items():
+            info = self.function(func, f"{qual}.{name}", qual, cls)
+            methods[name] = info.qual
+            envs[id(func)] = self.env(func, info)
+            forwarded = _forwarded_attribute(func, name, info)
+            if forwarded is not None:
+                forwarders[name] = forwarded
+            if name == "__getattr__":
+                proxies = _proxied_attribute(func, info)
+        attrs = set(cls.attrs) | set(cls.items)
+        for attr, entries in cls.attrs.items():
+            symbol = f"a:{qual}.{attr}"
+            for value, annotation, func in entries:
+                env = envs.get(id(func), _no_env) if func is not None else _no_env
+                if annotation is not None:
+                    self.add(symbol, self.t.type_term(annotation, env))
+                if value is not None:
+                    self.add(symbol, self.t.term(value, env, qual, self.keep))
+        for attr, entries in cls.items.items():
+            by_kind: Dict[str, List[Term]] = {}
+            for value, func, kind in entries:
+                env = envs.get(id(func), _no_env) if func is not None else _no_env
+                by_kind.setdefault(kind, []).append(self.t.term(value, env, qual, self.keep))
+            for kind, terms in sorted(by_kind.items()):
+                self.add(f"a:{qual}.{attr}", Pack(either(*terms), kind))
+        self.out.classes[qual] = ClassInfo(qual, methods, frozenset(attrs), forwarders,
+                                           _fields(cls), proxies)
+
+    # -- calls --------------------------------------------------------------------------------
+    def walk_calls(self, module: cst.Module) -> None:
+        """Every call whose arguments may carry a client, with the terms of callee and
+        arguments as seen where the call is (a function's parameters, `self`...)."""
+        facts = self.facts
+        by_node: Dict[int, Tuple[object, Optional[str]]] = {}
+        for name, func in facts.functions.items():
+            info = self.out.functions[self.t.qual(name)]
+            by_node[id(func.node)] = (self.env(func, info), None)
+        for cname, cls in facts.classes.items():
+            owner = self.t.qual(cname)
+            by_node[id(cls.node)] = (_no_env, owner)
+            for mname, func in cls.methods.items():
+                info = self.out.functions[f"{owner}.{mname}"]
+                by_node[id(func.node)] = (self.env(func, info), owner)
+        pending: List[Tuple[cst.CSTNode, object, Optional[str]]] = [(module, _no_env, None)]
+        while pending:
+            node, env, owner = pending.pop()
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                known_env = by_node.get(id(node))
+                if known_env is not None:
+                    env, owner = known_env
+                elif isinstance(node, cst.FunctionDef):
+                    env = _nested_env(node, env)
+            elif isinstance(node, cst.Lambda):
+                env = _nested_env(node, env)
+            elif isinstance(node, cst.Call) and node.args:
+                self.call(node, env, owner)
+            for child in children_of(node):
+                pending.append((child, env, owner))
+
+    def call(self, node: cst.Call, env, owner: Optional[str]) -> None:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value in ("print", "len", "isinstance", "str",
+                                                         "repr", "int", "getattr", "setattr"):
+            return
+        made = self.t.term(node, env, owner, False)
+        for option in (made.options if hasattr(made, "options") else (made,)):  # type: ignore[union-attr]
+            if hasattr(option, "args") and option.args:  # type: ignore[union-attr]
+                site = detach(option)
+                self.calls.add((site.func, site.args))  # type: ignore[union-attr]
+
+
+def _no_env(name: str):
+    return None
+
+
+def _nested_env(node, outer):
+    params = node.params
+    names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+
+    def env(name: str):
+        return NOTHING if name in names else outer(name)
+
+    return env
+
+
+def _target(how: str, base: Term, position: Optional[int]) -> Term:
+    from redislint.semantic.clients.terms import Enter, Index, Iter
+
+    if how == "enter":
+        return Enter(base)
+    return Iter(base) if position is None else Index(Iter(base), position)
+
+
+def _body(func: FunctionFacts) -> List[cst.BaseSmallStatement]:
+    """The statements of a function that is one statement long (after a docstring)."""
+    body = func.node.body  # type: ignore[attr-defined]
+    statements = list(body.body) if isinstance(body, cst.IndentedBlock) else [body]
+    if statements and isinstance(statements[0], cst.SimpleStatementLine) and \
+            isinstance(statements[0].body[0], cst.Expr) and \
+            isinstance(statements[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+        statements = statements[1:]
+    if len(statements) != 1:
+        return []
+    only = statements[0]
+    if isinstance(only, cst.SimpleStatementLine) and len(only.body) == 1:
+        return [only.body[0]]
+    if isinstance(only, cst.BaseSmallStatement):
+        return [only]
+    return []
+
+
+def _names_in(expr: cst.CSTNode) -> Set[str]:
+    found = set()
+    pending = [expr]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Name):
+            found.add(node.value)
+        pending.extend(children_of(node))
+    return found
+
+
+def _forwarded_attribute(func: FunctionFacts, name: str, info: FunctionInfo) -> Optional[str]:
+    """`def incr(self, k, n=1): return self._r.incr(self._p + k, n)`: the attribute (`_r`) a
+    method forwards the same-named command to, passing its own arguments on (a method that adds
+    an argument of its own, such as `ex=self.ttl`, changes the command: not a forwarder)."""
+    if info.kind != "method" or name.startswith("__") or not info.positional:
+        return None
+    statements = _body(func)
+    if not statements:
+        return None
+    statement = statements[0]
+    value = statement.value if isinstance(statement, (cst.Return, cst.Expr)) else None
+    if isinstance(value, cst.Await):
+        value = value.expression
+    if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Attribute):
+        return None
+    method = value.func
+    holder = method.value
+    if method.attr.value != name or not isinstance(holder, cst.Attribute) or \
+            not isinstance(holder.value, cst.Name) or holder.value.value != info.positional[0]:
+        return None
+    own = set(info.positional[1:]) | set(info.keywords) | {info.star} - {None}
+    params = func.node.params  # type: ignore[attr-defined]
+    if isinstance(params.star_kwarg, cst.Param):
+        own.add(params.star_kwarg.name.value)
+    own.discard(info.positional[0])
+    for arg in value.args:
+        if not (_names_in(arg.value) & own):
+            return None
+    return holder.attr.value
+
+
+def _proxied_attribute(func: FunctionFacts, info: FunctionInfo) -> Optional[str]:
+    """`def __getattr__(self, name): return getattr(self._redis, name)`."""
+    statements = _body(func)
+    if not statements or not isinstance(statements[0], cst.Return) or len(info.positional) != 2:
+        return None
+    value = statements[0].value
+    if not isinstance(value, cst.Call) or dotted(value.func) != "getattr" or len(value.args) < 2:
+        return None
+    holder, attr = value.args[0].value, value.args[1].value
+    if isinstance(holder, cst.Attribute) and isinstance(holder.value, cst.Name) and \
+            holder.value.value == info.positional[0] and isinstance(attr, cst.Name) and \
+            attr.value == info.positional[1]:
+        return holder.attr.value
+    return None
+
+
+def _fields(cls: ClassFacts) -> Optional[Tuple[str, ...]]:
+    """The fields of a dataclass-like class, in order (they are its constructor's parameters)."""
+    node = cls.node
+    decorated = any(_decorator_name(d.decorator) in _DATACLASSES for d in node.decorators)
+    based = any((dotted(b.value) or "").rsplit(".", 1)[-1] in _FIELD_BASES for b in node.bases)
+    if not (decorated or based) or "__init__" in cls.methods:
+        return None
+    return tuple(name for name, entries in cls.attrs.items()
+                 if any(func is None and annotation is not None for _, annotation, func in entries))
