@@ -13,7 +13,7 @@ import click
 
 from redislint import __version__
 from redislint.config import ConfigError, Settings, load, _version
-from redislint.files import discover
+from redislint.files import discover, project_files
 from redislint.findings import Finding
 from redislint import output, registry
 from redislint.cache import Cache
@@ -123,7 +123,9 @@ def check(paths: Sequence[str], select, ignore, extend_select, output_format: st
     for item in missing:
         click.echo(f"redislint: error: {item.path}: {item.reason}", err=True)
     mode = FixMode(unsafe=unsafe_fixes) if (fix or diff) else None
-    result = lint_paths(files, settings, rules, jobs=jobs, stdin=stdin, cache=cache, fix=mode)
+    project = project_files(paths + ([stdin[0]] if stdin is not None else []), settings)
+    result = lint_paths(files, settings, rules, jobs=jobs, stdin=stdin, cache=cache, fix=mode,
+                        project=project)
     changed = [r for r in result.results if r.new_data is not None]
     failed_writes = _apply(changed, diff, stdin)
     for file_result in result.results:

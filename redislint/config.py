@@ -50,10 +50,13 @@ class Settings:
     redis_py_version: Optional[Tuple[int, int, int]] = None
     # Where the settings came from: relative exclude patterns and per-file-ignores anchor here.
     root: Path = field(default_factory=Path.cwd, compare=False)
+    # The configuration file the settings were read from (None: defaults only).
+    config_path: Optional[Path] = field(default=None, compare=False)
 
     def fingerprint(self) -> str:
         """Everything that can change a file's findings, for the result cache."""
-        relevant = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "root"}
+        relevant = {f.name: getattr(self, f.name) for f in fields(self)
+                    if f.name not in ("root", "config_path")}
         relevant["redis_py_version"] = targeted(self)  # an upgrade of the installed one counts
         return hashlib.sha256(repr(sorted(relevant.items())).encode()).hexdigest()[:16]
 
@@ -195,4 +198,5 @@ def load(config: Optional[Path], start: Path, overrides: Dict[str, Any]) -> Sett
         if key in ("extend_select", "extend_exclude") and key in values:
             value = values[key] + tuple(value)
         values[key] = value
-    return replace(Settings(root=root), **values)
+    found = path.resolve() if path is not None else None
+    return replace(Settings(root=root, config_path=found), **values)

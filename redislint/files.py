@@ -152,3 +152,60 @@ def _walk(folder: Path, settings: Settings, patterns: Sequence[str],
                     str(Path(os.path.abspath(file))) not in visible:
                 continue
             yield file
+
+
+def project_root(paths: Sequence[str], settings: Settings) -> Optional[Path]:
+    """Where the project the named paths belong to begins: the folder of the configuration,
+    else the git work tree around the first path, else the top of the package it is in; None
+    when none exists (then the named files are the whole project)."""
+    if settings.config_path is not None:
+        return settings.config_path.parent
+    for raw in paths:
+        if raw == "-":
+            continue
+        folder = Path(raw).resolve()
+        if not folder.is_dir():
+            folder = folder.parent
+        for candidate in (folder, *folder.parents):
+            if (candidate / ".git").exists():
+                return candidate
+        # No configuration, no git: the package the path belongs to, from its top.
+        top = None
+        while (folder / "__init__.py").is_file():
+            top, folder = folder, folder.parent
+        return top
+    return None
+
+
+def project_files(paths: Sequence[str], settings: Settings) -> List[Path]:
+    """Every file of the project whose facts a named file's findings may depend on (a client
+    it imports, a caller passing one, a key deleted elsewhere): the project's files as
+    `redislint ROOT` would lint them, and every file of an excluded folder a named path lies in
+    (linting `fixtures/app/a.py` and `fixtures/` must see the same neighbours). Linting a file
+    alone and linting the whole tree then give that file the same findings."""
+    root = project_root(paths, settings)
+    if root is None:
+        return []
+    files, _ = discover([str(root)], settings)
+    patterns = _patterns(settings)
+    extra: List[str] = []
+    for raw in paths:
+        if raw == "-":
+            continue
+        path = Path(raw).resolve()
+        try:
+            path.relative_to(root)
+        except ValueError:
+            continue
+        top = None
+        for folder in (path, *path.parents):
+            if folder == root:
+                break
+            if is_excluded(folder, settings, patterns):
+                top = folder
+        if top is not None and top.is_dir():
+            extra.append(str(top))
+    if extra:
+        more, _ = discover(sorted(set(extra)), settings)
+        files.extend(more)
+    return files

@@ -91,6 +91,10 @@ class ProjectIndex:
                 modules.add(module)
         return modules
 
+    def handed_out(self) -> List[str]:
+        """Names outside the known modules that the project's calls hand a client to."""
+        return sorted(self.clients.handed_out)
+
     def for_workers(self) -> "ProjectIndex":
         """What linting needs: key uses and the solved client facts, without the terms."""
         light = ProjectIndex({name: ModuleSummary(None, s.key_uses)

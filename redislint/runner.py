@@ -19,7 +19,7 @@ from redislint import __version__, prefilter, registry
 from redislint.cache import Cache, digest
 from redislint.config import Settings
 from redislint.findings import Finding, internal_error, syntax_error
-from redislint.project import ProjectIndex
+from redislint.project import ProjectIndex, module_name
 from redislint.sources import Source, read_sources
 from redislint.suppression import unknown_codes
 from redislint.workers import Supervisor, time_budget
@@ -107,12 +107,24 @@ def _pool(jobs: int, settings: Settings, rules: Sequence) -> Supervisor:
 
 def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                jobs: int = 0, stdin: Optional[Tuple[str, bytes]] = None,
-               cache: Optional[Cache] = None, fix: Optional[FixMode] = None) -> RunResult:
+               cache: Optional[Cache] = None, fix: Optional[FixMode] = None,
+               project: Sequence[Path] = ()) -> RunResult:
+    """Lint `paths`; `project` lists the other files of the project, read (when they can
+    touch Redis) for the facts the linted files depend on, never linted themselves."""
     sources, unreadable = read_sources(paths)
     errors = [FileResult(f.path, [f]) for f in unreadable]
     if stdin is not None:
         name, data = stdin
-        sources.append(Source(len(sources), name, data, Path(name).stem, False))
+        module, is_package = Path(name).stem, False
+        if name != "-":
+            try:
+                module, is_package = module_name(Path(name).absolute())
+            except OSError:
+                pass
+        sources.append(Source(len(sources), name, data, module, is_package))
+    named = {_real(s.path) for s in sources}
+    others, _ = read_sources([p for p in project if _real(str(p)) not in named],
+                             first=len(sources), lint=False)
     result = RunResult(files=len(sources) + len(errors), results=list(errors))
     client_names = prefilter.names_pattern(n.split(".")[-1] for n in settings.clients)
 
@@ -121,7 +133,7 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
             client_names is not None and client_names.search(source.data) is not None)
 
     candidates, rest = [], []
-    for source in sources:
+    for source in (*sources, *others):
         (candidates if may_use_redis(source) else rest).append(source)
     if stdin is not None:  # never cache what came from standard input
         cache = None
@@ -130,7 +142,7 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
     pool: Optional[Supervisor] = None
     failed: Dict[int, FileResult] = {}
     try:
-        index = ProjectIndex()
+        index = ProjectIndex(client_paths=frozenset(n for n in settings.clients if "." in n))
         pending = candidates
         linted: List[Source] = []
         while pending:
@@ -158,15 +170,14 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                         index.add(source.module, summary)
                         if cache:
                             cache.put_summary(keys.summary(source), summary)
-            exported = prefilter.names_pattern(index.exported_names())
-            if exported is None:
-                break
-            pending = [s for s in rest if exported.search(s.data)]
+            pending = _reached(index, rest)
             chosen = {s.index for s in pending}
             rest = [s for s in rest if s.index not in chosen]
         fingerprint = index.fingerprint()
         to_lint = []
         for source in linted:
+            if not source.lint:
+                continue
             if source.index in failed:
                 result.results.append(failed[source.index])
                 continue
@@ -178,7 +189,7 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                 result.results.append(FileResult(source.path, found))
         if to_lint:
             pool = pool or _pool(jobs, settings, rules)
-            pool.broadcast("index", index)
+            pool.broadcast("index", index.for_workers())
             by_id = {s.index + 1: s for s in to_lint}
             requests = [(s.index, (s.index + 1, "lint", (s, fix)), time_budget(s.data))
                         for s in sorted(to_lint, key=lambda s: -len(s.data))]
@@ -196,6 +207,43 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
     _note_unknown_codes(sources, result)
     result.results.sort(key=lambda r: r.path)
     return result
+
+
+def _reached(index: ProjectIndex, rest: Sequence[Source]) -> List[Source]:
+    """Files not read yet that the facts so far reach: they mention a name through which a
+    client is handed out, or they are the modules calls hand a client to."""
+    if not rest:
+        return []
+    exported = prefilter.names_pattern(index.exported_names())
+    wanted = index.handed_out()
+    reached = []
+    for source in rest:
+        if exported is not None and exported.search(source.data):
+            reached.append(source)
+        elif wanted and _is_wanted(source.module, wanted):
+            reached.append(source)
+    return reached
+
+
+def _is_wanted(module: str, wanted: Sequence[str]) -> bool:
+    """`pkg.service` is wanted when a client is handed to `pkg.service.process` (or to
+    `app.pkg.service.process`, when the folder above has no `__init__.py`)."""
+    if not module:
+        return False
+    parts = module.split(".")
+    for name in wanted:
+        target = name.split(".")
+        for start in range(len(target) - len(parts)):
+            if target[start:start + len(parts)] == parts:
+                return True
+    return False
+
+
+def _real(path: str) -> str:
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return os.path.abspath(path)
 
 
 def _note_unknown_codes(sources: Sequence[Source], result: RunResult) -> None:

@@ -21,6 +21,8 @@ class Source:
     data: bytes
     module: str
     is_package: bool
+    # False for a file read only for the project's facts (not named, so not linted).
+    lint: bool = True
 
 
 def decode(data: bytes) -> str:
@@ -30,8 +32,10 @@ def decode(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], List[Finding]]:
-    """The files' bytes, and an RL001 finding for each file that cannot be read."""
+def read_sources(paths: Sequence[Path], first: int = 0, lint: bool = True
+                 ) -> Tuple[List[Source], List[Finding]]:
+    """The files' bytes, and an RL001 finding for each file that cannot be read; indexes
+    count from `first`."""
     sources: List[Source] = []
     errors: List[Finding] = []
     for path in paths:
@@ -46,5 +50,5 @@ def read_sources(paths: Sequence[Path]) -> Tuple[List[Source], List[Finding]]:
             name, is_package = module_name(path.absolute())
         except OSError:
             name, is_package = path.stem, False
-        sources.append(Source(len(sources), str(path), data, name, is_package))
+        sources.append(Source(first + len(sources), str(path), data, name, is_package, lint))
     return sources, errors

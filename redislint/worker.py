@@ -92,7 +92,7 @@ class Worker:
             self.trees[source.index] = (None, error)
             return None
         lines = source.data.count(b"\n")
-        if self.kept_lines + lines > KEPT_LINES:
+        if not source.lint or self.kept_lines + lines > KEPT_LINES:
             del self.trees[source.index]
         else:
             self.kept_lines += lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 APP = {
     "app/__init__.py": "from .extensions import store\n",
@@ -124,3 +125,88 @@ def test_a_worker_past_its_tree_budget_parses_again_with_the_same_findings(monke
 
     assert lint(worker.KEPT_LINES) == ([("RL501", (5, 12))], True, 1)
     assert lint(0) == ([("RL501", (5, 12))], False, 2)
+
+
+def _by_file(out: str) -> dict:
+    found: dict = {}
+    for finding in json.loads(out):
+        found.setdefault(Path(finding["filename"]).resolve(), []).append(
+            (finding["code"], finding["location"]["row"], finding["location"]["column"]))
+    return {path: sorted(rows) for path, rows in found.items()}
+
+
+def _alone_equals_whole(cli, root: Path, files) -> None:
+    _, whole, _ = cli("--output-format", "json", "--no-cache", "--exit-zero", str(root))
+    whole_by_file = _by_file(whole)
+    assert whole_by_file, "the tree has findings to compare"
+    for file in files:
+        _, alone, _ = cli("--output-format", "json", "--no-cache", "--exit-zero", str(file))
+        assert _by_file(alone).get(file.resolve(), []) == whole_by_file.get(file.resolve(), []), file
+
+
+def test_each_fixture_file_alone_has_its_findings_of_the_whole_tree(cli):
+    """pre-commit names only the staged files: each must get what `redislint fixtures` says."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    files = sorted(p for p in fixtures.rglob("*.py") if "fixes" not in p.parts)
+    assert len(files) > 30
+    _alone_equals_whole(cli, fixtures, files)
+
+
+GENERATED = {
+    "pyproject.toml": "[tool.redislint]\n",
+    "shop/__init__.py": "",
+    "shop/settings.py": """
+        import redis
+
+        class Config:
+            redis_client = redis.Redis(decode_responses=True)
+
+        def get_config() -> Config:
+            return Config()
+    """,
+    "shop/store.py": """
+        class Store:
+            def __init__(self, conn):
+                self._read = self._write = conn
+
+            def remember(self, uid, data):
+                self._write.set(f"user:{uid}", data)
+
+            def hits(self, uid):
+                self._write.incr(f"hits:{uid}")
+                self._write.expire(f"hits:{uid}", 60)
+    """,
+    "shop/app.py": """
+        from shop.settings import get_config
+        from shop.store import Store
+
+        store = Store(get_config().redis_client)
+    """,
+    "shop/jobs.py": """
+        from shop import worker
+
+        def run(client):
+            worker.drain(client)
+    """,
+    "shop/worker.py": """
+        def drain(conn):
+            for name in conn.keys("job:*"):
+                conn.delete(name)
+    """,
+    "shop/main.py": """
+        import redis
+        from shop.jobs import run
+
+        run(redis.Redis())
+    """,
+}
+
+
+def test_each_file_of_a_multi_module_project_alone_has_its_whole_tree_findings(write, cli):
+    root = write(GENERATED)
+    files = sorted((root / "shop").glob("*.py"))
+    _, whole, _ = cli("--output-format", "json", "--no-cache", "--exit-zero", ".")
+    found = {(Path(f["filename"]).name, f["code"]) for f in json.loads(whole)}
+    # The client reaches `Store` through a config attribute and `drain` through two calls.
+    assert {("store.py", "RL101"), ("store.py", "RL201"), ("worker.py", "RL501")} <= found
+    _alone_equals_whole(cli, root, files)

@@ -45,6 +45,9 @@ class ProjectClients(Project):
         self._places: Dict[str, Tuple] = {}
         self._reading: Optional[Set[str]] = None
         self.flow_targets: Set[str] = set()
+        # Names outside the known modules that calls hand a client to: maybe project modules
+        # not read yet (the runner reads them and solves again).
+        self.handed_out: Set[str] = set()
         summaries = list(summaries)
         for summary in summaries:
             self.reexports[summary.module] = summary.reexports
@@ -135,9 +138,8 @@ class ProjectClients(Project):
             reexported = self.reexports[module].get(head)
             if reexported is not None and reexported != qual and depth < 8:
                 return self._place(reexported, depth + 1)
-            if self._module(target) is not None:
-                return ("external", target)
-            return ("none",)
+            # Not defined there: a submodule not read (yet), or an attribute made at run time.
+            return ("external", target)
         return ("external", qual)
 
     def _module(self, name: str) -> Optional[str]:
@@ -298,6 +300,10 @@ class _Solver:
         func, args = self.calls[index]
         changed = []
         for target in evaluator.values(func):
+            if isinstance(target, Q):
+                if any(project.object_of(evaluator.values(term)) is not None for _, term in args):
+                    project.handed_out.add(target.name)
+                continue
             for symbol, term in self._parameters(target, args):
                 handed = frozenset(v.weakened("inferred") if isinstance(v, RedisObject) else v
                                    for v in evaluator.values(term))
