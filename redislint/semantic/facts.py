@@ -98,6 +98,17 @@ def _is_property(func: cst.FunctionDef) -> bool:
     return False
 
 
+def _is_accessor(func: cst.FunctionDef, methods: Dict[str, "FunctionFacts"]) -> bool:
+    """`@name.setter` / `@name.deleter` below `@property def name`."""
+    name = func.name.value
+    for decorator in func.decorators:
+        expr = decorator.decorator
+        if isinstance(expr, cst.Attribute) and expr.attr.value in ("setter", "deleter") and \
+                isinstance(expr.value, cst.Name) and expr.value.value == name:
+            return name in methods
+    return False
+
+
 class _Collector:
     def __init__(self, facts: ModuleFacts) -> None:
         self.facts = facts
@@ -223,7 +234,8 @@ class _Collector:
             func.params[param.name.value] = param.annotation.annotation if param.annotation else None
         self_name = None
         if is_method and cls is not None:
-            cls.methods[node.name.value] = func
+            if not _is_accessor(node, cls.methods):  # a property's setter keeps the property
+                cls.methods[node.name.value] = func
             first = (*params.posonly_params, *params.params)[:1]
             if first:
                 self_name = first[0].name.value

@@ -65,6 +65,8 @@ class Scope:
     cls: Optional[ClassFacts] = None
     self_name: Optional[str] = None
     bindings: Dict[str, object] = field(default_factory=dict)
+    # The function's qualified name in the project (`pkg.mod.Class.method`), when it has one.
+    qual: Optional[str] = None
     # Rebinding history for names bound more than once: (block, branching statement, value).
     history: Dict[str, List[tuple]] = field(default_factory=dict)
     ancestors: List[cst.CSTNode] = field(default_factory=list, repr=False)
@@ -344,6 +346,7 @@ class SemanticModel:
         scope = Scope(node, "function", enclosing, is_async=node.asynchronous is not None,
                       ancestors=self.ancestors)
         qual = self.inferer.function_qual(node)
+        scope.qual = qual
         if enclosing.kind == "class":
             scope.cls = enclosing.cls
             params = (*node.params.posonly_params, *node.params.params)
@@ -520,6 +523,8 @@ class SemanticModel:
             if found is None and self.scope.kind not in ("function", "lambda"):
                 found = self.infer(value)
             if self.scope.kind in ("function", "lambda"):
+                if not values:
+                    values = self.inferer.probable_local(self.scope.qual, name, value)
                 # Module and class names come from the facts pre-pass, flow-insensitively.
                 self.scope.bind(name, values or SHADOW)
             # A key that is all hole (`x = f(y)`) names nothing to remember.

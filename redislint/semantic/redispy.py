@@ -128,6 +128,27 @@ def is_admin_command(command: str) -> bool:
     return command in _ADMIN or command.startswith(_ADMIN_PREFIXES)
 
 
+# Commands no common non-Redis object has a method for: a receiver sent two of them is
+# probably a client (usage evidence). `get`, `set`, `delete`, `keys`, `incr`, `exists`,
+# `publish` and `lock` are left out: dicts, caches, storages and buses have them too.
+REDIS_ONLY = frozenset({
+    "hset", "hget", "hgetall", "hmget", "hmset", "hdel", "hincrby", "hincrbyfloat", "hexists",
+    "hkeys", "hvals", "hlen", "hsetnx", "hscan", "hscan_iter", "zadd", "zrem", "zrange",
+    "zrevrange", "zrangebyscore", "zrevrangebyscore", "zscore", "zincrby", "zcard", "zcount",
+    "zrank", "zrevrank", "zremrangebyscore", "zremrangebyrank", "zpopmin", "zpopmax",
+    "bzpopmin", "bzpopmax", "zunionstore", "zinterstore", "zscan_iter", "zmscore", "lpush",
+    "rpush", "lpop", "rpop", "blpop", "brpop", "lrange", "llen", "lrem", "ltrim", "lindex",
+    "lset", "linsert", "rpoplpush", "brpoplpush", "lmove", "blmove", "lpos", "sadd", "srem",
+    "smembers", "sismember", "smismember", "scard", "spop", "srandmember", "sinter", "sunion",
+    "sdiff", "sinterstore", "sunionstore", "sdiffstore", "smove", "sscan_iter", "expire",
+    "pexpire", "expireat", "pexpireat", "ttl", "pttl", "persist", "setex", "psetex", "setnx",
+    "incrby", "decrby", "incrbyfloat", "getset", "mget", "mset", "msetnx", "getex", "getdel",
+    "xadd", "xread", "xreadgroup", "xack", "xrange", "xrevrange", "xlen", "xtrim", "xdel",
+    "xautoclaim", "xclaim", "xpending", "pfadd", "pfcount", "pfmerge", "geoadd", "georadius",
+    "geosearch", "geodist", "pipeline", "scan_iter", "evalsha", "register_script", "setbit",
+    "getbit", "bitcount", "unlink", "flushdb", "flushall", "dbsize",
+})
+
 # Every write that can create a key, and so leave it without a TTL.
 KEY_WRITES = COLLECTION_WRITES | STRING_WRITES | INCR_COMMANDS
 

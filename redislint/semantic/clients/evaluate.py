@@ -115,10 +115,10 @@ class Evaluator:
             return self._each(self.values(term.base, depth), self.enter)  # type: ignore[union-attr]
         if kind is Pack:
             items = self.values(term.items, depth)  # type: ignore[union-attr]
-            return frozenset((Box(items, term.kind),)) if items else NONE  # type: ignore[union-attr]
+            return frozenset((box(items, term.kind),)) if items else NONE  # type: ignore[union-attr]
         if kind is Tuple_:
             parts = tuple(self.values(t, depth) for t in term.items)  # type: ignore[union-attr]
-            return frozenset((Tup(parts),)) if any(parts) else NONE
+            return frozenset((tup(parts),)) if any(parts) else NONE
         return NONE
 
     @staticmethod
@@ -208,9 +208,9 @@ class Evaluator:
             return frozenset((made,)) if made is not None else NONE
         if isinstance(owner, Box):
             if name in ("values", "copy"):
-                return frozenset((Box(owner.items, "list"),))
+                return frozenset((box(owner.items, "list"),))
             if name == "items":
-                return frozenset((Box(frozenset((Tup((NONE, owner.items)),)), "list"),))
+                return frozenset((box(frozenset((tup((NONE, owner.items)),)), "list"),))
             if name in _BOX_ITEMS:
                 return owner.items
         return NONE
@@ -354,6 +354,35 @@ class Evaluator:
         if self.final:
             self._views[qual] = made
         return made
+
+
+def _flat(values: Values, depth: int) -> Values:
+    """Containers inside containers one level deep at most (recursive code would otherwise
+    nest them without end); a container of nothing but non-Redis values is just one of those."""
+    out = set()
+    for value in values:
+        if isinstance(value, (Box, Tup)):
+            if depth >= 1:
+                out.add(OTHER)
+                continue
+            value = box(value.items, value.kind, depth + 1) if isinstance(value, Box) else \
+                tup(value.items, depth + 1)
+        out.add(value)
+    return cap(out)
+
+
+def box(items: Values, kind: str, depth: int = 0) -> Value:
+    items = _flat(items, depth)
+    if all(v is OTHER for v in items):
+        return OTHER
+    return Box(items, kind)
+
+
+def tup(parts: Tuple[Values, ...], depth: int = 0) -> Value:
+    parts = tuple(_flat(part, depth) for part in parts)
+    if all(all(v is OTHER for v in part) for part in parts):
+        return OTHER
+    return Tup(parts)
 
 
 def _order(value: Value) -> str:

@@ -18,17 +18,22 @@ from redislint.semantic.clients.evaluate import Evaluator, to_object
 from redislint.semantic.clients.objects import RedisObject
 from redislint.semantic.clients.solve import ProjectClients
 from redislint.semantic.clients.summary import summarize_clients
+from redislint.semantic import redispy
 from redislint.semantic.clients.terms import (
-    NONE, Cls, Enter, Index, Iter, Known, Obj, Term, Values, known,
+    param_symbol,
+    NONE, Call, Cls, Enter, Index, Iter, Known, Obj, Term, Values, known,
 )
 from redislint.semantic.clients.translate import (
-    Translator, function_env, param_symbol, Env,
+    Translator, function_env, Env,
 )
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.names import dotted
 
 # A binding known to hold nothing Redis (it hides an outer name of the same spelling).
 SHADOW: Values = NONE
+_PROBABLE: Values = frozenset((RedisObject("client", evidence="probable"),))
+_PROBABLE_PIPELINE: Values = frozenset((RedisObject("pipeline", transaction=None,
+                                                    evidence="probable"),))
 # A lookup answers a bare name: the values it is bound to (SHADOW: bound, nothing known), or
 # None when the name is not bound there.
 Lookup = Callable[[str], Optional[Values]]
@@ -117,6 +122,21 @@ class Inferer:
         if function is None:
             return NONE
         return self.project.read(param_symbol(function, name))
+
+    def probable_local(self, function: Optional[str], name: str,
+                       value: Optional[cst.BaseExpression] = None) -> Values:
+        """A local the function sends two Redis-only commands, bound to something unknown:
+        probably a client, or the pipeline it made (`pipe = conn.pipeline()`)."""
+        if function is None or f"l:{function}#{name}" not in self.project.probable_locals:
+            return NONE
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+                value.func.attr.value in redispy.PIPELINE_METHODS:
+            term = self.translator.term(value)
+            transaction = term.opts.transaction if isinstance(term, Call) else None
+            return frozenset((RedisObject(
+                "pipeline", evidence="probable",
+                transaction=None if transaction == "?" else transaction is not False),))
+        return _PROBABLE_PIPELINE if "pipe" in name.lower() else _PROBABLE
 
     def self_values(self, function: Optional[str], cls: Optional[ClassFacts]) -> Values:
         """`self` (or `cls`) in a method: an instance (or the class) of the project class."""

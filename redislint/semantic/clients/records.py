@@ -50,5 +50,8 @@ class ClientSummary:
     # name -> the qualified name a module-level `from x import name` binds.
     reexports: Dict[str, str] = field(default_factory=dict)
     calls: Tuple[CallSite, ...] = ()
+    # symbol -> the Redis-only commands (two or more) the code sends through it: usage
+    # evidence for a receiver nothing else explains (`l:pkg.mod.f#name` names a local).
+    usage: Dict[str, FrozenSet[str]] = field(default_factory=dict)
 
 

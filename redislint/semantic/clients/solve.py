@@ -16,17 +16,27 @@ from __future__ import annotations
 import hashlib
 from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
-from redislint.semantic.clients.evaluate import Evaluator, Project, cap, to_object
+from redislint.semantic.clients.evaluate import Evaluator, Project, cap, is_other, to_object
 from redislint.semantic.clients.records import ClassInfo, FunctionInfo
 from redislint.semantic.clients.objects import RedisObject
 from redislint.semantic.redispy import CLIENT_PACKAGES
 from redislint.semantic.clients.records import ClientSummary
-from redislint.semantic.clients.terms import NONE, Cls, Func, Obj, Q, Values
+from redislint.semantic.clients.terms import (
+    NONE, Cls, Func, Known, Method, Obj, Q, Values, param_symbol,
+)
 
 _ROUNDS = 60
 # Packages that are never project code, even when a project vendors a copy.
 _EXTERNAL_ROOTS = frozenset(CLIENT_PACKAGES)
 _CONFIGURED = frozenset((RedisObject("client"),))
+PROBABLE = RedisObject("client", evidence="probable")
+# Named like a pipeline (`pipe`, `pipeline`): probably one, of unknown atomicity.
+PROBABLE_PIPELINE = RedisObject("pipeline", transaction=None, evidence="probable")
+
+
+def probable(symbol: str) -> RedisObject:
+    name = symbol.rsplit("#", 1)[-1].rsplit(".", 1)[-1]
+    return PROBABLE_PIPELINE if "pipe" in name.lower() else PROBABLE
 
 
 class ProjectClients(Project):
@@ -43,11 +53,15 @@ class ProjectClients(Project):
         self._suffixes: Dict[str, Optional[str]] = {}
         self._resolved: Dict[str, Values] = {}
         self._places: Dict[str, Tuple] = {}
+        self._resolving: Set[str] = set()
         self._reading: Optional[Set[str]] = None
         self.flow_targets: Set[str] = set()
         # Names outside the known modules that calls hand a client to: maybe project modules
         # not read yet (the runner reads them and solves again).
         self.handed_out: Set[str] = set()
+        # Locals (`l:pkg.mod.f#name`) the code sends two Redis-only commands: probably clients
+        # when nothing else says what they are (the model decides, where it binds them).
+        self.probable_locals: Set[str] = set()
         summaries = list(summaries)
         for summary in summaries:
             self.reexports[summary.module] = summary.reexports
@@ -75,12 +89,21 @@ class ProjectClients(Project):
     def resolve(self, qual: str) -> Values:
         if qual in self.client_paths:
             return _CONFIGURED
-        if self._reading is None:
+        final = self._reading is None
+        if final:
             found = self._resolved.get(qual)
-            if found is None:
-                found = self._resolved[qual] = self._resolve(qual, 0)
-            return found
-        return self._resolve(qual, 0)
+            if found is not None:
+                return found
+        if qual in self._resolving or len(self._resolving) > 16:
+            return NONE  # a name defined through itself (`x = mod.x`), or a very long chain
+        self._resolving.add(qual)
+        try:
+            found = self._resolve(qual, 0)
+        finally:
+            self._resolving.discard(qual)
+        if final:
+            self._resolved[qual] = found
+        return found
 
     def _resolve(self, qual: str, depth: int) -> Values:
         place = self._places.get(qual)
@@ -201,6 +224,7 @@ class ProjectClients(Project):
         view = object.__new__(_Overlay)
         view.__dict__.update(self.__dict__)
         view._resolved = {}
+        view._resolving = set()
         view._reading = None
         view._local = local.symbols
         view._memo = {}
@@ -214,6 +238,7 @@ class ProjectClients(Project):
         state["_reading"] = None
         state["_resolved"] = {}
         state["_places"] = {}
+        state["_resolving"] = set()
         return state
 
 
@@ -253,13 +278,39 @@ class _Solver:
             for symbol, terms in summary.symbols.items():
                 self.static.setdefault(symbol, []).extend(terms)
         self.calls = [call for summary in summaries for call in summary.calls]
+        self.usage: Dict[str, Set[str]] = {}
+        for summary in summaries:
+            for symbol, commands in summary.usage.items():
+                self.usage.setdefault(symbol, set()).update(commands)
         self.flowed: Dict[str, Set] = {}
         self.readers: Dict[str, Set[object]] = {}
 
     def run(self) -> None:
+        self._fixpoint(list(self.static) + list(range(len(self.calls))))
+        self._fixpoint(self._usage_evidence())
+
+    def _usage_evidence(self) -> List[object]:
+        """Last, where nothing else decides: a parameter, attribute or global the code sends
+        two Redis-only commands (`hset`, `zadd`, `brpop`...) is probably a client; never one
+        known to be something else (a dict, Django's cache, a project object)."""
+        project = self.project
+        again: List[object] = []
+        for symbol, commands in sorted(self.usage.items()):
+            if len(commands) < 2:
+                continue
+            if symbol.startswith("l:"):
+                project.probable_locals.add(symbol)
+                continue
+            values = project.values.get(symbol, NONE)
+            if project.object_of(values) is not None or is_other(values):
+                continue
+            if self._grow(symbol, {probable(symbol)}):
+                again.extend(self.readers.get(symbol, ()))
+        return again
+
+    def _fixpoint(self, queue: List[object]) -> None:
         project = self.project
         evaluator = project.evaluator
-        queue: List[object] = list(self.static) + list(range(len(self.calls)))
         queued = set(queue)
         budget = _ROUNDS * max(len(queue), 1)
         while queue and budget:
@@ -322,6 +373,19 @@ class _Solver:
     def _parameters(self, target, args):
         project = self.project
         evaluator = project.evaluator
+        if isinstance(target, Method) and target.name == "transaction" and \
+                isinstance(target.owner, RedisObject) and target.owner.role == "client":
+            # `r.transaction(fn, *keys)` calls `fn(pipe)` with a pipeline that runs each command
+            # at once until `pipe.multi()`: atomicity depends on where, so unknown here.
+            for key, term in args:
+                if key == 0:
+                    for func in evaluator.values(term):
+                        info = project.functions.get(func.qual) if isinstance(func, Func) else None
+                        if info is not None and info.positional:
+                            yield param_symbol(info.qual, info.positional[0]), Known(frozenset((
+                                target.owner.derive("pipeline", transaction=None).weakened(
+                                    "inferred"),)))
+            return
         if isinstance(target, Func):
             info = project.functions.get(target.qual)
             if info is None:
@@ -347,8 +411,6 @@ class _Solver:
 
     @staticmethod
     def _fill(info: FunctionInfo, offset: int, args):
-        from redislint.semantic.clients.translate import param_symbol
-
         for key, term in args:
             if isinstance(key, int):
                 position = key + offset

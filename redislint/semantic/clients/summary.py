@@ -13,13 +13,15 @@ import libcst as cst
 
 from redislint.semantic.clients.records import ClassInfo, ClientSummary, FunctionInfo
 from redislint.semantic.clients.terms import (
-    NOTHING, Cls, Name, Obj, Pack, Term, Tuple_, detach, either, known, may_carry,
+    param_symbol,
+    NOTHING, Call, Cls, Either, Name, Obj, Pack, Term, Tuple_, either, known, may_carry,
 )
 from redislint.semantic.clients.translate import (
-    Translator, function_env, param_symbol, stored_term,
+    Translator, function_env, stored_term,
 )
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.names import dotted
+from redislint.semantic.redispy import REDIS_ONLY
 from redislint.walk import children_of
 
 _CONTEXT_MANAGERS = ("contextmanager", "asynccontextmanager")
@@ -74,7 +76,8 @@ class _Summarizer:
         self.calls: Set[CallSite] = set()
 
     def add(self, symbol: str, *terms: Term) -> None:
-        kept = [t if self.keep else detach(t) for t in terms if may_carry(t)]
+        # Terms translated without origins hold no CST node: nothing to detach.
+        kept = [t for t in terms if may_carry(t)]
         if kept:
             self.out.symbols[symbol] = self.out.symbols.get(symbol, ()) + tuple(kept)
 
@@ -163,33 +166,65 @@ class _Summarizer:
     # -- calls --------------------------------------------------------------------------------
     def walk_calls(self, module: cst.Module) -> None:
         """Every call whose arguments may carry a client, with the terms of callee and
-        arguments as seen where the call is (a function's parameters, `self`...)."""
+        arguments as seen where the call is (a function's parameters, `self`...); and which
+        Redis-only commands each parameter, local, attribute or global is sent."""
         facts = self.facts
-        by_node: Dict[int, Tuple[object, Optional[str]]] = {}
+        by_node: Dict[int, tuple] = {}
         for name, func in facts.functions.items():
             info = self.out.functions[self.t.qual(name)]
-            by_node[id(func.node)] = (self.env(func, info), None)
+            by_node[id(func.node)] = (self.env(func, info), None, (info.qual, func, None))
         for cname, cls in facts.classes.items():
             owner = self.t.qual(cname)
-            by_node[id(cls.node)] = (_no_env, owner)
+            by_node[id(cls.node)] = (_no_env, owner, None)
             for mname, func in cls.methods.items():
                 info = self.out.functions[f"{owner}.{mname}"]
-                by_node[id(func.node)] = (self.env(func, info), owner)
-        pending: List[Tuple[cst.CSTNode, object, Optional[str]]] = [(module, _no_env, None)]
+                first = info.positional[0] if info.positional and info.kind != "staticmethod" \
+                    else None
+                by_node[id(func.node)] = (self.env(func, info), owner, (info.qual, func, first))
+        usage: Dict[str, Set[str]] = {}
+        pending: List[tuple] = [(module, _no_env, None, None)]
         while pending:
-            node, env, owner = pending.pop()
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            node, env, owner, where = pending.pop()
+            kind = type(node)
+            if kind is cst.FunctionDef or kind is cst.ClassDef:
                 known_env = by_node.get(id(node))
                 if known_env is not None:
-                    env, owner = known_env
-                elif isinstance(node, cst.FunctionDef):
-                    env = _nested_env(node, env)
-            elif isinstance(node, cst.Lambda):
+                    env, owner, where = known_env
+                elif kind is cst.FunctionDef:
+                    env, where = _nested_env(node, env), _NESTED
+            elif kind is cst.Lambda:
                 env = _nested_env(node, env)
-            elif isinstance(node, cst.Call) and node.args:
-                self.call(node, env, owner)
+            elif kind is cst.Call:
+                if node.args:
+                    self.call(node, env, owner)
+                self.used(node, owner, where, usage)
             for child in children_of(node):
-                pending.append((child, env, owner))
+                pending.append((child, env, owner, where))
+        self.out.usage = {symbol: frozenset(commands) for symbol, commands in sorted(usage.items())
+                          if len(commands) >= 2}
+
+    def used(self, node: cst.Call, owner: Optional[str], where, usage) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in REDIS_ONLY or \
+                where is _NESTED:
+            return
+        holder = func.value
+        symbol = None
+        if isinstance(holder, cst.Name):
+            name = holder.value
+            if where is not None and name in where[1].params and name != where[2]:
+                symbol = param_symbol(where[0], name)
+            elif where is not None and (name in where[1].locals or name in where[1].targets):
+                symbol = f"l:{where[0]}#{name}"
+            elif where is None or name not in where[1].params:
+                found = self.t.global_name(name)
+                if isinstance(found, Name):
+                    symbol = "m:" + found.qual
+        elif isinstance(holder, cst.Attribute) and isinstance(holder.value, cst.Name) and \
+                owner is not None and where is not None and holder.value.value == where[2]:
+            symbol = f"a:{owner}.{holder.attr.value}"
+        if symbol is not None:
+            usage.setdefault(symbol, set()).add(func.attr.value)
 
     def call(self, node: cst.Call, env, owner: Optional[str]) -> None:
         func = node.func
@@ -197,14 +232,16 @@ class _Summarizer:
                                                          "repr", "int", "getattr", "setattr"):
             return
         made = self.t.term(node, env, owner, False)
-        for option in (made.options if hasattr(made, "options") else (made,)):  # type: ignore[union-attr]
-            if hasattr(option, "args") and option.args:  # type: ignore[union-attr]
-                site = detach(option)
-                self.calls.add((site.func, site.args))  # type: ignore[union-attr]
+        for option in (made.options if type(made) is Either else (made,)):  # type: ignore[union-attr]
+            if type(option) is Call and option.args:  # type: ignore[union-attr]
+                self.calls.add((option.func, option.args))  # type: ignore[union-attr]
 
 
 def _no_env(name: str):
     return None
+
+
+_NESTED = ("nested",)
 
 
 def _nested_env(node, outer):

@@ -241,6 +241,10 @@ NOTHING = Known(NONE)
 IS_OTHER = Known(frozenset({OTHER}))
 
 
+def param_symbol(function: str, name: str) -> str:
+    return f"p:{function}#{name}"
+
+
 def either(*terms: Term) -> Term:
     """One term for several possible ones, without the ones that say nothing."""
     kept = tuple(dict.fromkeys(t for t in terms if t != NOTHING))

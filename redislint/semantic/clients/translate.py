@@ -18,6 +18,7 @@ from redislint.semantic.clients.options import decodes_responses
 from redislint.semantic.clients.terms import (
     IS_OTHER, NOTHING, Attr, Call, Either, Enter, Fallback, Index, Instance, Item, Iter, Known,
     Name, Opts, Pack, PLAIN, Ref, Super, Term, Thunk, Tuple_, either, known, may_carry,
+    param_symbol,
 )
 from redislint.semantic.facts import ModuleFacts
 from redislint.semantic.names import dotted, string_value, strip_optional
@@ -253,16 +254,14 @@ def _literal_bool(value: cst.BaseExpression) -> object:
     return "?"
 
 
-def param_symbol(function: str, name: str) -> str:
-    return f"p:{function}#{name}"
-
-
 def function_env(translator: Translator, function: str, facts, owner: Optional[str],
                  first: Optional[str], first_value: Optional[Term], keep_origin: bool = False
                  ) -> Env:
     """Names inside a function judged without walking it, for its summary: parameters (what
     callers pass, or the annotation), `self`, and simple locals (every value they are given)."""
-    active: Dict[str, bool] = {}
+    # A local's term is the same wherever it is read: made once (locals built from locals
+    # would otherwise be translated again at every read, exponentially).
+    memo: Dict[str, Term] = {}
 
     def env(name: str) -> Optional[Term]:
         if name == first and first_value is not None:
@@ -276,25 +275,24 @@ def function_env(translator: Translator, function: str, facts, owner: Optional[s
         if name in facts.globals:
             return None
         if name in facts.locals or name in facts.targets or name in facts.items:
-            if active.get(name):
-                return NOTHING
-            active[name] = True
-            try:
-                options = [translator.term(v, env, owner, keep_origin)
-                           for v in facts.locals.get(name, ())]
-                for how, source, position in facts.targets.get(name, ()):
-                    base = translator.term(source, env, owner, keep_origin)
-                    if how == "enter":
-                        options.append(Enter(base))
-                    elif position is None:
-                        options.append(Iter(base))
-                    else:
-                        options.append(Index(Iter(base), position))
-                options.extend(stored_term(translator, facts.items.get(name, ()), env, owner,
-                                           keep_origin))
-                return either(*options)
-            finally:
-                active[name] = False
+            found = memo.get(name)
+            if found is not None:
+                return found
+            memo[name] = NOTHING  # read while being made: a local defined through itself
+            options = [translator.term(v, env, owner, keep_origin)
+                       for v in facts.locals.get(name, ())]
+            for how, source, position in facts.targets.get(name, ()):
+                base = translator.term(source, env, owner, keep_origin)
+                if how == "enter":
+                    options.append(Enter(base))
+                elif position is None:
+                    options.append(Iter(base))
+                else:
+                    options.append(Index(Iter(base), position))
+            options.extend(stored_term(translator, facts.items.get(name, ()), env, owner,
+                                       keep_origin))
+            found = memo[name] = either(*options)
+            return found
         return None
 
     return env
