@@ -47,13 +47,28 @@ CONSTRUCTORS.update(
         "redis.asyncio.utils.from_url": RedisObject("client", is_async=True),
         "valkey.asyncio.from_url": RedisObject("client", is_async=True),
         "aioredis.from_url": RedisObject("client", is_async=True),
-        "valkey.Valkey": RedisObject("client"),
-        "valkey.Valkey.from_url": RedisObject("client"),
-        "valkey.asyncio.Valkey": RedisObject("client", is_async=True),
-        "valkey.asyncio.Valkey.from_url": RedisObject("client", is_async=True),
+        "aioredis.client.Redis": RedisObject("client", is_async=True),
+        "aioredis.client.Redis.from_url": RedisObject("client", is_async=True),
+        "aioredis.client.StrictRedis": RedisObject("client", is_async=True),
         "django_redis.get_redis_connection": RedisObject("client"),
     }
 )
+# valkey-py renames the classes as well (`Valkey`, `StrictValkey`, `ValkeyCluster`), in the
+# same modules as redis-py's.
+for _module, _async in (("valkey", False), ("valkey.client", False), ("valkey.asyncio", True),
+                        ("valkey.asyncio.client", True)):
+    for _name in ("Valkey", "StrictValkey"):
+        CONSTRUCTORS[f"{_module}.{_name}"] = RedisObject("client", is_async=_async)
+        CONSTRUCTORS[f"{_module}.{_name}.from_url"] = RedisObject("client", is_async=_async)
+for _module, _async in (("valkey", False), ("valkey.cluster", False), ("valkey.asyncio", True),
+                        ("valkey.asyncio.cluster", True)):
+    CONSTRUCTORS[f"{_module}.ValkeyCluster"] = RedisObject("client", is_async=_async, cluster=True)
+    CONSTRUCTORS[f"{_module}.ValkeyCluster.from_url"] = RedisObject("client", is_async=_async,
+                                                                    cluster=True)
+for _qual in list(CONSTRUCTORS):
+    if _qual.endswith(".from_url"):
+        # `Redis.from_pool(pool)` (redis-py 5.0.1+): a client around an existing pool.
+        CONSTRUCTORS[_qual[:-len("from_url")] + "from_pool"] = CONSTRUCTORS[_qual]
 # Classes whose instances hand out clients through a method (`Sentinel(...).master_for(...)`).
 CLIENT_FACTORIES = {
     "redis.sentinel.Sentinel": ("master_for", "slave_for"),
@@ -61,6 +76,11 @@ CLIENT_FACTORIES = {
     "redis.asyncio.sentinel.Sentinel": ("master_for", "slave_for"),
     "redis.asyncio.Sentinel": ("master_for", "slave_for"),
     "valkey.sentinel.Sentinel": ("master_for", "slave_for"),
+    "valkey.Sentinel": ("master_for", "slave_for"),
+    "valkey.asyncio.sentinel.Sentinel": ("master_for", "slave_for"),
+    "valkey.asyncio.Sentinel": ("master_for", "slave_for"),
+    "aioredis.sentinel.Sentinel": ("master_for", "slave_for"),
+    "aioredis.Sentinel": ("master_for", "slave_for"),
 }
 # Type names accepted in annotations (`def f(r: Redis)`), besides the constructors themselves.
 ANNOTATION_ONLY = {
@@ -68,6 +88,8 @@ ANNOTATION_ONLY = {
     "redis.asyncio.client.Pipeline": RedisObject("pipeline", is_async=True, transaction=None),
     "redis.lock.Lock": RedisObject("lock"),
     "redis.asyncio.lock.Lock": RedisObject("lock", is_async=True),
+    "redis.cluster.ClusterNode": RedisObject("node"),
+    "redis.asyncio.cluster.ClusterNode": RedisObject("node", is_async=True),
 }
 
 # Methods on a client that return derived objects.

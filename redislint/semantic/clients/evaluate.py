@@ -220,7 +220,7 @@ class Evaluator:
         if isinstance(value, Q):
             qual = value.name
             made = redispy.CONSTRUCTORS.get(qual) or redispy.ANNOTATION_ONLY.get(qual)
-            if made is not None and not qual.endswith("from_url"):
+            if made is not None and not qual.endswith(("from_url", "from_pool")):
                 return frozenset((made,))
             if qual in self.client_paths:
                 return frozenset((RedisObject("client"),))
@@ -266,7 +266,8 @@ class Evaluator:
         for base in self.mro(qual):
             if isinstance(base, Q):
                 made = redispy.CONSTRUCTORS.get(base.name)
-                if made is not None and made.role == "client" and not base.name.endswith("from_url"):
+                if made is not None and made.role == "client" and \
+                        not base.name.endswith(("from_url", "from_pool")):
                     return made
         return None
 

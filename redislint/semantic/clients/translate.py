@@ -190,8 +190,9 @@ class _Walk:
                 return known(Super(self.owner))
             return NOTHING
         callee = self.term(func, depth)
+        default = self._default(node, func, depth)
         if callee == NOTHING:
-            return NOTHING
+            return default if default is not None else NOTHING
         args = []
         positional = True
         for index, arg in enumerate(node.args):
@@ -206,7 +207,6 @@ class _Walk:
                 args.append((key, value))
         made = Call(callee, tuple(args), self._opts(node, func),
                     origin=node if self.keep_origin else None)
-        default = self._default(node, func, depth)
         return made if default is None else either(made, default)
 
     def _default(self, node: cst.Call, func: cst.BaseExpression, depth: int) -> Optional[Term]:
