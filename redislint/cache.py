@@ -12,13 +12,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
 
 from redislint import __version__
 from redislint.findings import Edit, Finding, FixInfo
 from redislint.project import ModuleSummary
-from redislint.semantic.clients import codec
-from redislint.semantic.clients.records import ClientSummary
+
+if TYPE_CHECKING:
+    from redislint.semantic.clients.solve import ProjectClients
 
 
 def digest(*parts: bytes) -> str:
@@ -67,27 +68,70 @@ class Cache:
         except OSError:
             pass
 
-    # -- summaries (phase one) ---------------------------------------------------------------
-    def get_summary(self, key: str) -> Optional[ModuleSummary]:
-        raw = self.get("summary", key)
-        if not isinstance(raw, dict):
+    def get_bytes(self, kind: str, key: str) -> Optional[bytes]:
+        if not self.enabled:
             return None
         try:
-            clients = codec.decode(raw["clients"])
-            if not isinstance(clients, ClientSummary):
-                return None
-            return ModuleSummary(
-                clients=clients,
-                key_uses={k: [_text(p) for p in v] for k, v in raw["key_uses"].items()},
-            )
-        except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
+            return self._path(kind, key).read_bytes()
+        except OSError:
             return None
 
-    def put_summary(self, key: str, summary: ModuleSummary) -> None:
-        self.put("summary", key, {
-            "clients": codec.encode(summary.clients),
-            "key_uses": summary.key_uses,
-        })
+    def put_bytes(self, kind: str, key: str, data: bytes) -> None:
+        if not self.enabled:
+            return
+        path = self._path(kind, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, path)
+        except OSError:
+            pass
+
+    # -- summaries (phase one) and the solved project ----------------------------------------
+    def get_summary(self, key: str) -> Optional[Tuple[ModuleSummary, str]]:
+        """A module's summary and the digest of its content (what the project's solution
+        depends on), or None."""
+        data = self.get_bytes("summary", key)
+        if data is None:
+            return None
+        # Imported here: a run served by the cache alone never loads the solver.
+        from redislint.semantic.clients import codec
+        from redislint.semantic.clients.records import ClientSummary
+
+        try:
+            content, summary = codec.loads(data)
+        except (codec.CodecError, RecursionError, TypeError, ValueError):
+            return None
+        if not isinstance(content, str) or not isinstance(summary, ModuleSummary) or not (
+                summary.clients is None or isinstance(summary.clients, ClientSummary)):
+            return None
+        return summary, content
+
+    def put_summary(self, key: str, summary: ModuleSummary, content: str) -> None:
+        """`content`: the summary's digest (`redislint.project.summary_digest`)."""
+        from redislint.semantic.clients import codec
+
+        self.put_bytes("summary", key, codec.dumps((content, summary)))
+
+    def get_solution(self, key: str) -> Optional["ProjectClients"]:
+        data = self.get_bytes("solution", key)
+        if data is None:
+            return None
+        from redislint.semantic.clients import codec
+        from redislint.semantic.clients.solve import ProjectClients
+
+        try:
+            found = codec.loads(data)
+        except (codec.CodecError, RecursionError):
+            return None
+        return found if isinstance(found, ProjectClients) else None
+
+    def put_solution(self, key: str, clients: "ProjectClients") -> None:
+        from redislint.semantic.clients import codec
+
+        self.put_bytes("solution", key, codec.dumps(clients))
 
     # -- findings (phase two) -----------------------------------------------------------------
     def get_findings(self, key: str, path: str) -> Optional[List[Finding]]:

@@ -12,15 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
-from redislint.semantic.clients.solve import ProjectClients
-from redislint.semantic.clients.records import ClientSummary
+if TYPE_CHECKING:
+    from redislint.semantic.clients.records import ClientSummary
+    from redislint.semantic.clients.solve import ProjectClients
 
 
 @dataclass
 class ModuleSummary:
-    clients: Optional[ClientSummary] = None
+    clients: Optional["ClientSummary"] = None
     # Family -> key patterns the module drains or expires (`redislint.semantic.keys.keyspace`).
     key_uses: Dict[str, List[str]] = field(default_factory=dict)
 
@@ -48,24 +49,40 @@ class ProjectIndex:
     """Module name -> summary, and the client facts solved over all of them."""
 
     def __init__(self, modules: Optional[Dict[str, ModuleSummary]] = None,
-                 client_paths: FrozenSet[str] = frozenset()) -> None:
+                 client_paths: FrozenSet[str] = frozenset(), cache=None) -> None:
         self.modules: Dict[str, ModuleSummary] = modules or {}
         self.client_paths = client_paths
+        # What each module's summary is made of (a digest of its bytes): the solution is a
+        # function of these, so it is cached under them.
+        self.digests: Dict[str, str] = {}
+        self.cache = cache
         self._key_uses: Dict[str, FrozenSet[str]] = {}
-        self._clients: Optional[ProjectClients] = None
+        self._clients: Optional["ProjectClients"] = None
+        self._fingerprint: Optional[str] = None
 
-    def add(self, module: str, summary: ModuleSummary) -> None:
+    def add(self, module: str, summary: ModuleSummary, digest: str = "") -> None:
         self.modules[module] = summary
+        self.digests[module] = digest
         self._key_uses = {}
         self._clients = None
+        self._fingerprint = None
 
     @property
-    def clients(self) -> ProjectClients:
-        """The project's client facts, solved on first use after a change."""
+    def clients(self) -> "ProjectClients":
+        """The project's client facts: from the cache when these summaries were solved
+        before, else solved now (and kept)."""
         if self._clients is None:
-            self._clients = ProjectClients(
-                (s.clients for s in self.modules.values() if s.clients is not None),
-                self.client_paths)
+            key = self.fingerprint() if self.cache is not None else None
+            found = self.cache.get_solution(key) if key is not None else None
+            if found is None:
+                from redislint.semantic.clients.solve import ProjectClients
+
+                found = ProjectClients(
+                    (s.clients for s in self.modules.values() if s.clients is not None),
+                    self.client_paths)
+                if key is not None:
+                    self.cache.put_solution(key, found)
+            self._clients = found
         return self._clients
 
     def key_uses(self, family: str) -> FrozenSet[str]:
@@ -100,12 +117,33 @@ class ProjectIndex:
         light = ProjectIndex({name: ModuleSummary(None, s.key_uses)
                               for name, s in self.modules.items()}, self.client_paths)
         light._clients = self.clients
+        light._fingerprint = self.fingerprint()
         return light
 
     def fingerprint(self) -> str:
-        import hashlib
+        """Changes whenever any module's summary does: every answer of the index depends on
+        nothing else (the solution is a deterministic function of the summaries)."""
+        if self._fingerprint is None:
+            import hashlib
 
-        digest = hashlib.sha256(self.clients.fingerprint().encode("utf-8", "surrogatepass"))
-        for module in sorted(self.modules):
-            digest.update(repr((module, sorted(self.modules[module].key_uses.items()))).encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()[:16]
+            digest = hashlib.sha256(repr(sorted(self.client_paths)).encode())
+            for module in sorted(self.modules):
+                content = self.digests.get(module) or summary_digest(self.modules[module])
+                digest.update(f"{module}\0{content}\0".encode("utf-8", "surrogatepass"))
+            self._fingerprint = digest.hexdigest()[:24]
+        return self._fingerprint
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["cache"] = None
+        return state
+
+
+def summary_digest(summary: ModuleSummary) -> str:
+    """What the project's solution depends on of one summary: the same in every process."""
+    import hashlib
+
+    from redislint.semantic.clients.codec import canonical
+
+    text = canonical((summary.clients, summary.key_uses))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()

@@ -19,7 +19,7 @@ from redislint import __version__, prefilter, registry
 from redislint.cache import Cache, digest
 from redislint.config import Settings
 from redislint.findings import Finding, internal_error, syntax_error
-from redislint.project import ProjectIndex, module_name
+from redislint.project import ProjectIndex, module_name, summary_digest
 from redislint.sources import Source, read_sources
 from redislint.suppression import unknown_codes
 from redislint.workers import Supervisor, time_budget
@@ -68,6 +68,12 @@ class _Keys:
     def summary(self, source: Source) -> str:
         return digest(self.summary_salt, source.module.encode(), str(source.is_package).encode(),
                       source.data)
+
+    def run(self, candidates: Sequence[Source], rest: Sequence[Source]) -> str:
+        """The whole run: every file of the project as it is now (a change anywhere may
+        change what the project's facts say)."""
+        parts = sorted((s.path, self.summary(s), s.lint) for s in (*candidates, *rest))
+        return digest(self.findings_salt, repr(parts).encode("utf-8", "surrogatepass"))
 
     def findings(self, source: Source, index_fingerprint: str) -> str:
         return digest(self.findings_salt, source.path.encode(), source.module.encode(),
@@ -138,22 +144,31 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
     if stdin is not None:  # never cache what came from standard input
         cache = None
     keys = _Keys(settings, rules)
+    run_key = keys.run(candidates, rest) if cache is not None and fix is None else None
+    replayed: Dict[int, FileResult] = {}
+    if run_key is not None and _replay(cache, run_key, keys, sources, replayed):  # type: ignore[arg-type]
+        result.cached += len(replayed)
+        result.results.extend(replayed.values())
+        _note_unknown_codes(sources, result)
+        result.results.sort(key=lambda r: r.path)
+        return result
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(candidates) // 4 or 1))
     pool: Optional[Supervisor] = None
     failed: Dict[int, FileResult] = {}
     try:
-        index = ProjectIndex(client_paths=frozenset(n for n in settings.clients if "." in n))
+        index = ProjectIndex(client_paths=frozenset(n for n in settings.clients if "." in n),
+                             cache=cache)
         pending = candidates
         linted: List[Source] = []
         while pending:
             linted.extend(pending)
             misses = []
             for source in pending:
-                summary = cache.get_summary(keys.summary(source)) if cache else None
-                if summary is None:
+                found = cache.get_summary(keys.summary(source)) if cache else None
+                if found is None:
                     misses.append(source)
                 else:
-                    index.add(source.module, summary)
+                    index.add(source.module, *found)
             if misses:
                 result.parsed += len(misses)
                 pool = pool or _pool(jobs, settings, rules)
@@ -167,9 +182,10 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                     if isinstance(summary, FileResult):
                         failed[source.index] = summary
                     elif summary is not None:
-                        index.add(source.module, summary)
+                        content = summary_digest(summary)
+                        index.add(source.module, summary, content)
                         if cache:
-                            cache.put_summary(keys.summary(source), summary)
+                            cache.put_summary(keys.summary(source), summary, content)
             pending = _reached(index, rest)
             chosen = {s.index for s in pending}
             rest = [s for s in rest if s.index not in chosen]
@@ -177,6 +193,10 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
         to_lint = []
         for source in linted:
             if not source.lint:
+                continue
+            if source.index in replayed:
+                result.cached += 1
+                result.results.append(replayed[source.index])
                 continue
             if source.index in failed:
                 result.results.append(failed[source.index])
@@ -201,12 +221,37 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                 if cache and file_result.new_data is None and \
                         not any(f.code in ("RL999", "RL000") for f in file_result.findings):  # type: ignore[union-attr]
                     cache.put_findings(keys.findings(source, fingerprint), file_result.findings)  # type: ignore[union-attr]
+        if run_key is not None and not failed:
+            cache.put("run", run_key, {"fingerprint": fingerprint,  # type: ignore[union-attr]
+                                       "linted": sorted(s.path for s in linted if s.lint)})
     finally:
         if pool is not None:
             pool.close()
     _note_unknown_codes(sources, result)
     result.results.sort(key=lambda r: r.path)
     return result
+
+
+def _replay(cache: Cache, run_key: str, keys: _Keys, sources: Sequence[Source],
+            found: Dict[int, FileResult]) -> bool:
+    """Nothing in the project changed since a run that recorded itself: its findings come
+    straight from the cache, without reading a summary or solving the project again. True when
+    every linted file was served (`found` holds those that were, by source index)."""
+    record = cache.get("run", run_key)
+    if not isinstance(record, dict) or not isinstance(record.get("fingerprint"), str) or \
+            not isinstance(record.get("linted"), list):
+        return False
+    linted = set(record["linted"])
+    complete = True
+    for source in sources:
+        if source.path not in linted:
+            continue
+        findings = cache.get_findings(keys.findings(source, record["fingerprint"]), source.path)
+        if findings is None:
+            complete = False
+        else:
+            found[source.index] = FileResult(source.path, findings)
+    return complete
 
 
 def _reached(index: ProjectIndex, rest: Sequence[Source]) -> List[Source]:

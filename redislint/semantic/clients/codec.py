@@ -1,72 +1,80 @@
-"""Client summaries to JSON and back, for the cache: plain data, never code (no pickle), and a
-cached entry of the wrong shape is a miss, never a crash."""
+"""Client summaries and solutions to bytes and back, for the cache.
+
+Pickle is fast (summaries of a large project load in milliseconds) but loading a pickle can run
+code; a cache folder is not a place to trust. So loading admits only the classes of this package
+and a few builtins (`find_class` refuses everything else): a tampered or foreign entry is a miss,
+never code run, and never a crash.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Dict
+import io
+import pickle
+from typing import Any
 
-from redislint.semantic.clients import terms
-from redislint.semantic.clients.records import ClassInfo, FunctionInfo
-from redislint.semantic.clients.objects import RedisObject
-from redislint.semantic.clients.records import ClientSummary
-
-_CLASSES = {cls.__name__: cls for cls in (
-    terms.Q, terms.Func, terms.Cls, terms.Obj, terms.Super, terms.Box, terms.Tup, terms.Method,
-    terms.Thunk, terms.Manager, terms.Known, terms.Ref, terms.Name, terms.Attr, terms.Opts,
-    terms.Call, terms.Either, terms.Fallback, terms.Instance, terms.Iter, terms.Item,
-    terms.Index, terms.Enter, terms.Pack, terms.Tuple_, RedisObject, FunctionInfo, ClassInfo,
-    ClientSummary)}
-_FIELDS = {name: tuple(f.name for f in dataclasses.fields(cls) if f.name != "origin")
-           for name, cls in _CLASSES.items()}
+_ALLOWED = {
+    ("builtins", "frozenset"), ("builtins", "set"), ("builtins", "tuple"), ("builtins", "dict"),
+    ("builtins", "list"), ("builtins", "object"), ("copyreg", "_reconstructor"),
+}
+_MODULES = ("redislint.semantic.clients.", "redislint.project")
 
 
 class CodecError(ValueError):
     pass
 
 
-def encode(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if value is terms.OTHER:
-        return ["O"]
-    if isinstance(value, tuple):
-        return ["T", *map(encode, value)]
-    if isinstance(value, frozenset):
-        return ["F", *sorted((encode(v) for v in value), key=repr)]
-    if isinstance(value, dict):
-        return ["D", *([encode(k), encode(v)] for k, v in sorted(value.items(), key=repr))]
-    name = type(value).__name__
-    if name in _FIELDS:
-        return ["C", name, *(encode(getattr(value, f)) for f in _FIELDS[name])]
-    raise CodecError(f"cannot encode {name}")
+class _Restricted(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED or (module.startswith(_MODULES) and not name.startswith("_")
+                                          or (module, name) == (
+                                              "redislint.semantic.clients.terms", "_Other")):
+            return super().find_class(module, name)
+        raise CodecError(f"{module}.{name} is not allowed in a cache entry")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CodecError("no persistent ids in a cache entry")
 
 
-def decode(data: Any) -> Any:
-    if data is None or isinstance(data, (str, bool, int, float)):
-        return data
-    if not isinstance(data, list) or not data or not isinstance(data[0], str):
-        raise CodecError("not an encoded value")
-    tag = data[0]
-    if tag == "O":
-        return terms.OTHER
-    if tag == "T":
-        return tuple(map(decode, data[1:]))
-    if tag == "F":
-        return frozenset(map(decode, data[1:]))
-    if tag == "D":
-        out: Dict[Any, Any] = {}
-        for pair in data[1:]:
-            if not isinstance(pair, list) or len(pair) != 2:
-                raise CodecError("not an encoded mapping")
-            out[decode(pair[0])] = decode(pair[1])
-        return out
-    if tag == "C" and len(data) >= 2 and data[1] in _FIELDS:
-        fields = _FIELDS[data[1]]
-        if len(data) != len(fields) + 2:
-            raise CodecError("wrong number of fields")
-        try:
-            return _CLASSES[data[1]](**{f: decode(v) for f, v in zip(fields, data[2:])})
-        except TypeError as error:
-            raise CodecError(str(error)) from None
-    raise CodecError(f"unknown tag {tag!r}")
+def canonical(value: Any) -> str:
+    """A text for the value that is the same in every process (sets sorted): what its digest
+    is taken of, so an unchanged summary keeps its digest when made again."""
+    out: list = []
+    _canonical(value, out)
+    return "".join(out)
+
+
+def _canonical(value: Any, out: list) -> None:
+    if isinstance(value, (frozenset, set)):
+        parts = sorted(canonical(v) for v in value)
+        out.append("{" + ",".join(parts) + "}")
+    elif isinstance(value, dict):
+        parts = sorted(canonical(k) + ":" + canonical(v) for k, v in value.items())
+        out.append("<" + ",".join(parts) + ">")
+    elif isinstance(value, (tuple, list)):
+        out.append("(")
+        for item in value:
+            _canonical(item, out)
+            out.append(",")
+        out.append(")")
+    elif hasattr(value, "__dataclass_fields__"):
+        out.append(type(value).__name__ + "(")
+        for name in value.__dataclass_fields__:
+            if name != "origin":
+                _canonical(getattr(value, name), out)
+                out.append(",")
+        out.append(")")
+    else:
+        out.append(repr(value))
+
+
+def dumps(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=4)
+
+
+def loads(data: bytes) -> Any:
+    try:
+        return _Restricted(io.BytesIO(data)).load()
+    except CodecError:
+        raise
+    except Exception as error:  # a truncated or corrupt entry
+        raise CodecError(str(error)) from None

@@ -76,6 +76,7 @@ class Evaluator:
         self.final = False
         self._views: Dict[str, Optional[RedisObject]] = {}
         self._viewing: set = set()
+        self._mros: Dict[str, tuple] = {}
 
     # -- terms ------------------------------------------------------------------------------
     def values(self, term: Term, depth: int = 0) -> Values:
@@ -246,7 +247,22 @@ class Evaluator:
 
     # -- classes ----------------------------------------------------------------------------
     def mro(self, qual: str) -> List[Value]:
-        """The class and its bases, depth first (project classes as `Cls`, others as `Q`)."""
+        """The class and its bases, depth first (project classes as `Cls`, others as `Q`).
+        Memoised while the bases do not change (`Project.bases_seen` counts their growth); the
+        bases are read again anyway, so the solver knows who depends on them."""
+        generation = getattr(self.project, "bases_generation", 0)
+        known = self._mros.get(qual)
+        if known is not None and known[0] == generation:
+            read = self.project.read
+            for base in known[1]:
+                if isinstance(base, Cls):
+                    read("b:" + base.qual)
+            return known[1]
+        order = self._mro(qual)
+        self._mros[qual] = (generation, order)
+        return order
+
+    def _mro(self, qual: str) -> List[Value]:
         order: List[Value] = []
         seen = set()
         pending: List[Value] = [Cls(qual)]

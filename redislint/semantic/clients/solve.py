@@ -13,7 +13,6 @@ workers receive; it holds no terms, only values, so it is small and libcst-free.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from redislint.semantic.clients.evaluate import Evaluator, Project, cap, is_other, to_object
@@ -54,15 +53,18 @@ class ProjectClients(Project):
         self._resolved: Dict[str, Values] = {}
         self._places: Dict[str, Tuple] = {}
         self._resolving: Set[str] = set()
-        self._reading: Optional[Set[str]] = None
+        self._reading: Optional[Dict[str, None]] = None
         self.flow_targets: Set[str] = set()
+        # Grows whenever some class's bases do (class answers memoised per generation).
+        self.bases_generation = 0
         # Names outside the known modules that calls hand a client to: maybe project modules
         # not read yet (the runner reads them and solves again).
         self.handed_out: Set[str] = set()
         # Locals (`l:pkg.mod.f#name`) the code sends two Redis-only commands: probably clients
         # when nothing else says what they are (the model decides, where it binds them).
         self.probable_locals: Set[str] = set()
-        summaries = list(summaries)
+        # The same solution whatever order the modules came in (workers answer in any order).
+        summaries = sorted(summaries, key=lambda s: s.module)
         for summary in summaries:
             self.reexports[summary.module] = summary.reexports
             self.functions.update(summary.functions)
@@ -83,7 +85,7 @@ class ProjectClients(Project):
     # -- Project ----------------------------------------------------------------------------
     def read(self, symbol: str) -> Values:
         if self._reading is not None:
-            self._reading.add(symbol)
+            self._reading[symbol] = None
         return self.values.get(symbol, NONE)
 
     def resolve(self, qual: str) -> Values:
@@ -206,17 +208,6 @@ class ProjectClients(Project):
                 names.add(qual.rsplit(".", 1)[-1])
         return names
 
-    def fingerprint(self) -> str:
-        """Changes whenever any answer could (hash seeds do not reorder it)."""
-        import json
-
-        from redislint.semantic.clients.codec import encode
-
-        state = [sorted((s, encode(v)) for s, v in self.values.items()),
-                 encode(self.functions), encode(self.classes), encode(self.reexports)]
-        text = json.dumps(state, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
     def overlay(self, local: "ClientSummary") -> "ProjectClients":
         """This solution seen from one module being linted: its own symbols are evaluated again
         from terms that keep their CST nodes (a rule asks which call built a lock or a client),
@@ -283,7 +274,8 @@ class _Solver:
             for symbol, commands in summary.usage.items():
                 self.usage.setdefault(symbol, set()).update(commands)
         self.flowed: Dict[str, Set] = {}
-        self.readers: Dict[str, Set[object]] = {}
+        # Ordered (dicts, not sets): the worklist runs in the same order in every process.
+        self.readers: Dict[str, Dict[object, None]] = {}
 
     def run(self) -> None:
         self._fixpoint(list(self.static) + list(range(len(self.calls))))
@@ -317,7 +309,7 @@ class _Solver:
             budget -= 1
             unit = queue.pop()
             queued.discard(unit)
-            project._reading = reading = set()
+            project._reading = reading = {}
             changed: List[str] = []
             if isinstance(unit, str):
                 found: set = set(self.flowed.get(unit, ()))
@@ -329,7 +321,7 @@ class _Solver:
                 changed.extend(self._call(unit))
             project._reading = None
             for symbol in reading:
-                self.readers.setdefault(symbol, set()).add(unit)
+                self.readers.setdefault(symbol, {})[unit] = None
             for symbol in changed:
                 for reader in self.readers.get(symbol, ()):
                     if reader not in queued:
@@ -341,6 +333,8 @@ class _Solver:
         new = cap(old | found)
         if new != old:
             self.project.values[symbol] = new
+            if symbol[0] == "b":
+                self.project.bases_generation += 1
             return True
         return False
 
