@@ -140,10 +140,10 @@ class ProjectIndex:
 
 
 def summary_digest(summary: ModuleSummary) -> str:
-    """What the project's solution depends on of one summary: the same in every process."""
+    """What the project's solution depends on of one summary: the same in every process
+    (summaries hold no sets, so they pickle to the same bytes)."""
     import hashlib
 
-    from redislint.semantic.clients.codec import canonical
+    from redislint.semantic.clients.codec import dumps
 
-    text = canonical((summary.clients, summary.key_uses))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return hashlib.blake2b(dumps(summary), digest_size=16).hexdigest()

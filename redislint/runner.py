@@ -182,14 +182,15 @@ def lint_paths(paths: Sequence[Path], settings: Settings, rules: Sequence,
                     if isinstance(summary, FileResult):
                         failed[source.index] = summary
                     elif summary is not None:
-                        content = summary_digest(summary)
+                        # The digest only names cache entries: not made when there is no cache.
+                        content = summary_digest(summary) if cache else ""
                         index.add(source.module, summary, content)
                         if cache:
                             cache.put_summary(keys.summary(source), summary, content)
             pending = _reached(index, rest)
             chosen = {s.index for s in pending}
             rest = [s for s in rest if s.index not in chosen]
-        fingerprint = index.fingerprint()
+        fingerprint = index.fingerprint() if cache else ""
         to_lint = []
         for source in linted:
             if not source.lint:

@@ -33,8 +33,9 @@ def summarize(module: cst.Module, facts: ModuleFacts, client_names=(),
     drains, expires or deletes."""
     names = frozenset(n for n in client_names if "." not in n)
     summary = ModuleSummary(summarize_clients(module, facts, names))
-    summary.key_uses = keyspace.scan(module, facts, data)
-    summary.key_uses.update(pubsub.work_channels(module, facts, data))
+    key_uses = keyspace.scan(module, facts, data)
+    key_uses.update(pubsub.work_channels(module, facts, data))
+    summary.key_uses = {family: sorted(set(patterns)) for family, patterns in sorted(key_uses.items())}
     return summary
 
 

@@ -35,38 +35,6 @@ class _Restricted(pickle.Unpickler):
         raise CodecError("no persistent ids in a cache entry")
 
 
-def canonical(value: Any) -> str:
-    """A text for the value that is the same in every process (sets sorted): what its digest
-    is taken of, so an unchanged summary keeps its digest when made again."""
-    out: list = []
-    _canonical(value, out)
-    return "".join(out)
-
-
-def _canonical(value: Any, out: list) -> None:
-    if isinstance(value, (frozenset, set)):
-        parts = sorted(canonical(v) for v in value)
-        out.append("{" + ",".join(parts) + "}")
-    elif isinstance(value, dict):
-        parts = sorted(canonical(k) + ":" + canonical(v) for k, v in value.items())
-        out.append("<" + ",".join(parts) + ">")
-    elif isinstance(value, (tuple, list)):
-        out.append("(")
-        for item in value:
-            _canonical(item, out)
-            out.append(",")
-        out.append(")")
-    elif hasattr(value, "__dataclass_fields__"):
-        out.append(type(value).__name__ + "(")
-        for name in value.__dataclass_fields__:
-            if name != "origin":
-                _canonical(getattr(value, name), out)
-                out.append(",")
-        out.append(")")
-    else:
-        out.append(repr(value))
-
-
 def dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=4)
 

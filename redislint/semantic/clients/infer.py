@@ -17,7 +17,7 @@ import libcst as cst
 from redislint.semantic.clients.evaluate import Evaluator, to_object
 from redislint.semantic.clients.objects import RedisObject
 from redislint.semantic.clients.solve import ProjectClients
-from redislint.semantic.clients.summary import summarize_clients
+from redislint.semantic.clients.summary import LocalTerms, summarize_clients
 from redislint.semantic import redispy
 from redislint.semantic.clients.terms import (
     param_symbol,
@@ -61,8 +61,7 @@ class Inferer:
             summaries = [summarize_clients(module, facts, self.client_names)] if module else []
             project = ProjectClients(summaries, self.client_paths)
         if module is not None:
-            project = project.overlay(
-                summarize_clients(module, facts, self.client_names, keep_origin=True))
+            project = project.overlay(LocalTerms(facts, self.client_names))
         self.project: ProjectClients = project
         self.evaluator: Evaluator = project.evaluator
         self._quals: Dict[int, str] = {}

@@ -17,7 +17,9 @@ class FunctionInfo:
     qual: str
     # Positional parameter names in order (including `self`/`cls` of a method).
     positional: Tuple[str, ...] = ()
-    keywords: FrozenSet[str] = frozenset()
+    # Sorted tuples, not sets, here and below: a summary pickles to the same bytes in every
+    # process, so its digest names it.
+    keywords: Tuple[str, ...] = ()
     star: Optional[str] = None
     # function, method, classmethod, staticmethod, property
     kind: str = "function"
@@ -31,7 +33,7 @@ class FunctionInfo:
 class ClassInfo:
     qual: str
     methods: Dict[str, str]
-    attrs: FrozenSet[str]
+    attrs: Tuple[str, ...]
     # method name -> the `self` attribute whose same-named command it forwards to.
     forwarders: Dict[str, str]
     # Field names of a dataclass-like class (keyword and positional construction), else None.
@@ -52,6 +54,6 @@ class ClientSummary:
     calls: Tuple[CallSite, ...] = ()
     # symbol -> the Redis-only commands (two or more) the code sends through it: usage
     # evidence for a receiver nothing else explains (`l:pkg.mod.f#name` names a local).
-    usage: Dict[str, FrozenSet[str]] = field(default_factory=dict)
+    usage: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
 

@@ -200,15 +200,19 @@ class ProjectClients(Project):
         for symbol, values in self.values.items():
             if symbol[0] in "mra" and self.object_of(values) is not None:
                 qual = symbol[2:]
-                names.add(qual.rsplit(".", 1)[-1])
-                if symbol[0] == "a":
+                if symbol[0] == "a":  # the class that holds one (an attribute's name is no clue)
                     names.add(qual.rsplit(".", 2)[-2])
+                elif "." in qual.split(".")[-1] or qual.count(".") and \
+                        qual.rsplit(".", 1)[0] in self.classes:  # a method: its class
+                    names.add(qual.rsplit(".", 2)[-2])
+                else:
+                    names.add(qual.rsplit(".", 1)[-1])
         for qual in self.classes:
             if self.evaluator.client_view(qual) is not None:
                 names.add(qual.rsplit(".", 1)[-1])
         return names
 
-    def overlay(self, local: "ClientSummary") -> "ProjectClients":
+    def overlay(self, local) -> "ProjectClients":
         """This solution seen from one module being linted: its own symbols are evaluated again
         from terms that keep their CST nodes (a rule asks which call built a lock or a client),
         everything else is read from the solution."""
@@ -217,7 +221,7 @@ class ProjectClients(Project):
         view._resolved = {}
         view._resolving = set()
         view._reading = None
-        view._local = local.symbols
+        view._local = local
         view._memo = {}
         view._active = set()
         view.evaluator = Evaluator(view, self.client_paths)
@@ -234,19 +238,22 @@ class ProjectClients(Project):
 
 
 class _Overlay(ProjectClients):
-    _local: Dict[str, tuple]
+    _local: "LocalTerms"
     _memo: Dict[str, Values]
     _active: Set[str]
 
     def read(self, symbol: str) -> Values:
-        terms = self._local.get(symbol)
-        if terms is None:
-            return self.values.get(symbol, NONE)
+        solved = self.values.get(symbol, NONE)
+        # Only Redis objects carry the node that built them: nothing else to re-evaluate.
+        if not any(type(v) is RedisObject for v in solved):
+            return solved
         found = self._memo.get(symbol)
         if found is not None:
             return found
-        solved = self.values.get(symbol, NONE)
         if symbol in self._active:
+            return solved
+        terms = self._local.get(symbol)
+        if terms is None:
             return solved
         self._active.add(symbol)
         local: set = set()

@@ -22,7 +22,7 @@ from redislint.semantic.clients.translate import (
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.names import dotted
 from redislint.semantic.redispy import REDIS_ONLY
-from redislint.walk import children_of
+from redislint.walk import _CHILDREN, _children_function, _no_children, children_of
 
 _CONTEXT_MANAGERS = ("contextmanager", "asynccontextmanager")
 _PROPERTIES = ("property", "cached_property", "cached_property_with_ttl", "reify", "lazy_property")
@@ -42,7 +42,7 @@ def function_info(func: FunctionFacts, qual: str, owner: Optional[str]) -> Funct
     node = func.node
     params = node.params  # type: ignore[attr-defined]
     positional = tuple(p.name.value for p in (*params.posonly_params, *params.params))
-    keywords = frozenset(p.name.value for p in (*params.params, *params.kwonly_params))
+    keywords = tuple(sorted({p.name.value for p in (*params.params, *params.kwonly_params)}))
     star = params.star_arg.name.value if isinstance(params.star_arg, cst.Param) else None
     names = [_decorator_name(d.decorator) for d in node.decorators]  # type: ignore[attr-defined]
     last = [n.rsplit(".", 1)[-1] for n in names]
@@ -73,7 +73,12 @@ class _Summarizer:
         self.t = translator
         self.keep = keep_origin
         self.out = ClientSummary(translator.module)
-        self.calls: Set[CallSite] = set()
+        # An ordered set: the order of the code, the same in every process.
+        self.calls: Dict[CallSite, None] = {}
+        self._envs: Dict[int, object] = {}
+        self._methods: Optional[Dict[int, str]] = None
+        # Terms of the calls met in the walk (a call inside another is translated once).
+        self._call_terms: Dict[int, Term] = {}
 
     def add(self, symbol: str, *terms: Term) -> None:
         # Terms translated without origins hold no CST node: nothing to detach.
@@ -86,41 +91,89 @@ class _Summarizer:
         self.out.reexports = dict(facts.from_imports)
         for name in sorted(facts.assigns.keys() | facts.annotations.keys() | facts.items.keys()
                            | facts.targets.keys()):
-            symbol = "m:" + t.qual(name)
-            imported = facts.imports.names.get(name)
-            if imported is not None:
-                self.add(symbol, Name(imported))
-            self.add(symbol, *(t.term(v, keep_origin=self.keep) for v in facts.assigns.get(name, ())))
-            self.add(symbol, t.type_term(facts.annotations.get(name)))
-            self.add(symbol, *stored_term(t, facts.items.get(name, ()), _no_env, None, self.keep))
-            for how, source, position in facts.targets.get(name, ()):
-                self.add(symbol, _target(how, t.term(source, keep_origin=self.keep), position))
+            self.add("m:" + t.qual(name), *self.global_terms(name))
         for name, func in facts.functions.items():
             self.function(func, t.qual(name), None, None)
         for name, cls in facts.classes.items():
             self.klass(cls, t.qual(name))
         if not self.keep:
             self.walk_calls(module)
-            self.out.calls = tuple(sorted(self.calls, key=repr))
+            self.out.calls = tuple(self.calls)
         return self.out
 
     # -- definitions --------------------------------------------------------------------------
+    def global_terms(self, name: str) -> List[Term]:
+        """What a module global is given: its import, assignments, annotation, stores, loops."""
+        facts, t = self.facts, self.t
+        terms: List[Term] = []
+        imported = facts.imports.names.get(name)
+        if imported is not None:
+            terms.append(Name(imported))
+        terms.extend(t.term(v, keep_origin=self.keep) for v in facts.assigns.get(name, ()))
+        terms.append(t.type_term(facts.annotations.get(name)))
+        terms.extend(stored_term(t, facts.items.get(name, ()), _no_env, None, self.keep))
+        for how, source, position in facts.targets.get(name, ()):
+            terms.append(_target(how, t.term(source, keep_origin=self.keep), position))
+        return terms
+
+    def function_terms(self, func: FunctionFacts, info: FunctionInfo) -> Dict[str, List[Term]]:
+        """What a function returns (`r:`) and yields (`y:`), and its parameters' defaults."""
+        qual, owner = info.qual, info.owner
+        env = self.env(func, info)
+        out: Dict[str, List[Term]] = {
+            "r:" + qual: [*(self.t.term(v, env, owner, self.keep) for v in func.returns),
+                          self.t.type_term(func.annotation)],
+            "y:" + qual: [self.t.term(v, env, owner, self.keep) for v in func.yields],
+        }
+        params = func.node.params  # type: ignore[attr-defined]
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if param.default is not None:
+                out[param_symbol(qual, param.name.value)] = [
+                    self.t.term(param.default, _no_env, owner, self.keep)]
+        return out
+
+    def attribute_terms(self, cls: ClassFacts, qual: str, attr: str) -> List[Term]:
+        """What an attribute is given on the class or on `self` in any of its methods."""
+        terms: List[Term] = []
+        for value, annotation, func in cls.attrs.get(attr, ()):
+            env = self._method_env(func, qual)
+            if annotation is not None:
+                terms.append(self.t.type_term(annotation, env))
+            if value is not None:
+                terms.append(self.t.term(value, env, qual, self.keep))
+        by_kind: Dict[str, List[Term]] = {}
+        for value, func, kind in cls.items.get(attr, ()):
+            by_kind.setdefault(kind, []).append(
+                self.t.term(value, self._method_env(func, qual), qual, self.keep))
+        terms.extend(Pack(either(*items), kind) for kind, items in sorted(by_kind.items()))
+        return terms
+
+    def _method_env(self, func: Optional[FunctionFacts], owner: str):
+        if func is None:
+            return _no_env
+        if self._methods is None:
+            self._methods = {id(f.node): name for c in self.facts.classes.values()
+                             for name, f in c.methods.items()}
+        name = self._methods.get(id(func.node))
+        if name is None:
+            return _no_env
+        return self.env(func, function_info(func, f"{owner}.{name}", owner))
+
     def function(self, func: FunctionFacts, qual: str, owner: Optional[str],
                  cls: Optional[ClassFacts]) -> FunctionInfo:
         info = function_info(func, qual, owner)
         self.out.functions[qual] = info
-        env = self.env(func, info)
-        self.add("r:" + qual, *(self.t.term(v, env, owner, self.keep) for v in func.returns))
-        self.add("r:" + qual, self.t.type_term(func.annotation))
-        self.add("y:" + qual, *(self.t.term(v, env, owner, self.keep) for v in func.yields))
-        params = func.node.params  # type: ignore[attr-defined]
-        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-            if param.default is not None:
-                self.add(param_symbol(qual, param.name.value),
-                         self.t.term(param.default, _no_env, owner, self.keep))
+        for symbol, terms in self.function_terms(func, info).items():
+            self.add(symbol, *terms)
         return info
 
     def env(self, func: FunctionFacts, info: FunctionInfo):
+        known = self._envs.get(id(func.node))
+        if known is None:
+            known = self._envs[id(func.node)] = self._env(func, info)
+        return known
+
+    def _env(self, func: FunctionFacts, info: FunctionInfo):
         first = info.positional[0] if info.positional and info.kind in (
             "method", "classmethod", "property") else None
         first_value = None
@@ -134,33 +187,18 @@ class _Summarizer:
         methods: Dict[str, str] = {}
         forwarders: Dict[str, str] = {}
         proxies = None
-        envs = {}
         for name, func in cls.methods.items():
             info = self.function(func, f"{qual}.{name}", qual, cls)
             methods[name] = info.qual
-            envs[id(func)] = self.env(func, info)
             forwarded = _forwarded_attribute(func, name, info)
             if forwarded is not None:
                 forwarders[name] = forwarded
             if name == "__getattr__":
                 proxies = _proxied_attribute(func, info)
         attrs = set(cls.attrs) | set(cls.items)
-        for attr, entries in cls.attrs.items():
-            symbol = f"a:{qual}.{attr}"
-            for value, annotation, func in entries:
-                env = envs.get(id(func), _no_env) if func is not None else _no_env
-                if annotation is not None:
-                    self.add(symbol, self.t.type_term(annotation, env))
-                if value is not None:
-                    self.add(symbol, self.t.term(value, env, qual, self.keep))
-        for attr, entries in cls.items.items():
-            by_kind: Dict[str, List[Term]] = {}
-            for value, func, kind in entries:
-                env = envs.get(id(func), _no_env) if func is not None else _no_env
-                by_kind.setdefault(kind, []).append(self.t.term(value, env, qual, self.keep))
-            for kind, terms in sorted(by_kind.items()):
-                self.add(f"a:{qual}.{attr}", Pack(either(*terms), kind))
-        self.out.classes[qual] = ClassInfo(qual, methods, frozenset(attrs), forwarders,
+        for attr in sorted(attrs):
+            self.add(f"a:{qual}.{attr}", *self.attribute_terms(cls, qual, attr))
+        self.out.classes[qual] = ClassInfo(qual, methods, tuple(sorted(attrs)), forwarders,
                                            _fields(cls), proxies)
 
     # -- calls --------------------------------------------------------------------------------
@@ -182,25 +220,39 @@ class _Summarizer:
                     else None
                 by_node[id(func.node)] = (self.env(func, info), owner, (info.qual, func, first))
         usage: Dict[str, Set[str]] = {}
-        pending: List[tuple] = [(module, _no_env, None, None)]
-        while pending:
-            node, env, owner, where = pending.pop()
+        # One stack of nodes; the scope (env, owner, where) changes only at a def, a class or
+        # a lambda, which push a marker that restores the enclosing one when they are done.
+        env, owner, where = _no_env, None, None
+        saved: List[tuple] = []
+        stack: List[object] = [module]
+        pop, push, extend = stack.pop, stack.append, stack.extend
+        children = _CHILDREN
+        while stack:
+            node = pop()
+            if node is _RESTORE:
+                env, owner, where = saved.pop()
+                continue
             kind = type(node)
-            if kind is cst.FunctionDef or kind is cst.ClassDef:
+            if kind is cst.FunctionDef or kind is cst.ClassDef or kind is cst.Lambda:
+                saved.append((env, owner, where))
+                push(_RESTORE)
                 known_env = by_node.get(id(node))
                 if known_env is not None:
                     env, owner, where = known_env
+                elif kind is cst.Lambda:
+                    env = _nested_env(node, env)
                 elif kind is cst.FunctionDef:
                     env, where = _nested_env(node, env), _NESTED
-            elif kind is cst.Lambda:
-                env = _nested_env(node, env)
             elif kind is cst.Call:
-                if node.args:
-                    self.call(node, env, owner)
-                self.used(node, owner, where, usage)
-            for child in children_of(node):
-                pending.append((child, env, owner, where))
-        self.out.usage = {symbol: frozenset(commands) for symbol, commands in sorted(usage.items())
+                if node.args:  # type: ignore[attr-defined]
+                    self.call(node, env, owner)  # type: ignore[arg-type]
+                self.used(node, owner, where, usage)  # type: ignore[arg-type]
+            function = children.get(kind)
+            if function is None:
+                function = _children_function(kind)
+            if function is not _no_children:
+                extend(function(node))
+        self.out.usage = {symbol: tuple(sorted(commands)) for symbol, commands in sorted(usage.items())
                           if len(commands) >= 2}
 
     def used(self, node: cst.Call, owner: Optional[str], where, usage) -> None:
@@ -231,10 +283,59 @@ class _Summarizer:
         if isinstance(func, cst.Name) and func.value in ("print", "len", "isinstance", "str",
                                                          "repr", "int", "getattr", "setattr"):
             return
-        made = self.t.term(node, env, owner, False)
+        made = self.t.term(node, env, owner, False, self._call_terms)
         for option in (made.options if type(made) is Either else (made,)):  # type: ignore[union-attr]
             if type(option) is Call and option.args:  # type: ignore[union-attr]
-                self.calls.add((option.func, option.args))  # type: ignore[union-attr]
+                self.calls[(option.func, option.args)] = None  # type: ignore[union-attr]
+
+
+class LocalTerms:
+    """This module's own symbols translated again with their CST nodes kept, one symbol at a
+    time and only when asked: a rule asks which call built a lock or a client."""
+
+    def __init__(self, facts: ModuleFacts, client_names=frozenset()) -> None:
+        self._s = _Summarizer(facts, Translator(facts, frozenset(client_names)), keep_origin=True)
+        translator = self._s.t
+        self._functions: Dict[str, Tuple[FunctionFacts, Optional[str]]] = {}
+        self._classes: Dict[str, ClassFacts] = {}
+        for name, func in facts.functions.items():
+            self._functions[translator.qual(name)] = (func, None)
+        for cname, cls in facts.classes.items():
+            owner = translator.qual(cname)
+            self._classes[owner] = cls
+            for mname, func in cls.methods.items():
+                self._functions[f"{owner}.{mname}"] = (func, owner)
+        self._globals = {translator.qual(n): n for n in (
+            facts.assigns.keys() | facts.annotations.keys() | facts.items.keys()
+            | facts.targets.keys())}
+        self._memo: Dict[str, Optional[Tuple[Term, ...]]] = {}
+
+    def get(self, symbol: str) -> Optional[Tuple[Term, ...]]:
+        if symbol in self._memo:
+            return self._memo[symbol]
+        found = self._memo[symbol] = self._terms(symbol)
+        return found
+
+    def _terms(self, symbol: str) -> Optional[Tuple[Term, ...]]:
+        kind, qual = symbol[0], symbol[2:]
+        terms: Optional[List[Term]] = None
+        if kind == "m" and qual in self._globals:
+            terms = self._s.global_terms(self._globals[qual])
+        elif kind in "ryp":
+            function = qual.split("#", 1)[0]
+            known = self._functions.get(function)
+            if known is not None:
+                func, owner = known
+                terms = self._s.function_terms(func, function_info(func, function, owner)).get(
+                    symbol)
+        elif kind == "a":
+            owner, _, attr = qual.rpartition(".")
+            cls = self._classes.get(owner)
+            if cls is not None and (attr in cls.attrs or attr in cls.items):
+                terms = self._s.attribute_terms(cls, owner, attr)
+        if terms is None:
+            return None
+        return tuple(t for t in terms if may_carry(t))
 
 
 def _no_env(name: str):
@@ -242,6 +343,7 @@ def _no_env(name: str):
 
 
 _NESTED = ("nested",)
+_RESTORE = object()
 
 
 def _nested_env(node, outer):

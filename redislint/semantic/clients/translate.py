@@ -73,8 +73,10 @@ class Translator:
 
     # -- expressions ------------------------------------------------------------------------
     def term(self, expr: cst.BaseExpression, env: Env = no_locals, owner: Optional[str] = None,
-             keep_origin: bool = True) -> Term:
-        return _Walk(self, env, owner, keep_origin).term(expr, 0)
+             keep_origin: bool = True, memo: Optional[Dict[int, Term]] = None) -> Term:
+        """`memo` (id of a call node -> its term) spares translating a call again when it is
+        met again inside an outer one; only for one scope (the env decides the answer)."""
+        return _Walk(self, env, owner, keep_origin, memo).term(expr, 0)
 
     def type_term(self, annotation: Optional[cst.BaseExpression], env: Env = no_locals
                   ) -> Term:
@@ -89,14 +91,15 @@ class Translator:
 
 
 class _Walk:
-    __slots__ = ("t", "env", "owner", "keep_origin")
+    __slots__ = ("t", "env", "owner", "keep_origin", "memo")
 
     def __init__(self, translator: Translator, env: Env, owner: Optional[str],
-                 keep_origin: bool) -> None:
+                 keep_origin: bool, memo: Optional[Dict[int, Term]] = None) -> None:
         self.t = translator
         self.env = env
         self.owner = owner
         self.keep_origin = keep_origin
+        self.memo = memo
 
     def term(self, expr: cst.BaseExpression, depth: int) -> Term:
         if depth > 16:
@@ -112,7 +115,13 @@ class _Walk:
             base = self.term(expr.value, depth)  # type: ignore[attr-defined]
             return NOTHING if base == NOTHING else Attr(base, expr.attr.value)  # type: ignore[attr-defined]
         if kind is cst.Call:
-            return self.call(expr, depth)  # type: ignore[arg-type]
+            memo = self.memo
+            if memo is None:
+                return self.call(expr, depth)  # type: ignore[arg-type]
+            found = memo.get(id(expr))
+            if found is None:
+                found = memo[id(expr)] = self.call(expr, depth)  # type: ignore[arg-type]
+            return found
         if kind is cst.Await:
             return self.term(expr.expression, depth)  # type: ignore[attr-defined]
         if kind is cst.BooleanOperation:
@@ -195,7 +204,10 @@ class _Walk:
             return default if default is not None else NOTHING
         args = []
         positional = True
-        for index, arg in enumerate(node.args):
+        # At lint time (origins kept) nothing follows arguments into parameters: only the first
+        # one matters (`cast(T, x)`, `SimpleLazyObject(f)`, `import_module(...)`).
+        arguments = node.args[:1] if self.keep_origin else node.args
+        for index, arg in enumerate(arguments):
             if arg.star:
                 positional = False
                 continue
