@@ -61,7 +61,9 @@ class _Keys:
 
     def __init__(self, settings: Settings, rules: Sequence) -> None:
         version = __version__.encode()
-        self.summary_salt = digest(version, repr(settings.clients).encode()).encode()
+        from redislint.semantic.clients.records import FORMAT
+
+        self.summary_salt = digest(version, FORMAT.encode(), repr(settings.clients).encode()).encode()
         self.findings_salt = digest(version, settings.fingerprint().encode(),
                                     ",".join(r.code for r in rules).encode()).encode()
 

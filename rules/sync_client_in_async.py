@@ -1,7 +1,7 @@
 import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
-from redislint.semantic.flow.coroutines import blocks_on_server, off_loop
+from redislint.semantic.flow.coroutines import blocking_helper, blocks_on_server, off_loop
 from redislint.semantic.context.frameworks import in_test_code, in_tooling
 from redislint.semantic.model import RedisCall
 
@@ -53,6 +53,10 @@ class SyncClientInAsync(Rule):
     call site (`await`) and its connection pool.
     """
 
+    helper_message = ("`{name}()` waits for Redis (it sends `{command}` through a sync redis-py "
+                      "client) and blocks the event loop inside `async def`: give it a "
+                      "`redis.asyncio` client and `await` it, or run it in a thread "
+                      "(see `redislint patterns caching`)")
     code = "RL603"
     name = "sync-client-in-async"
     message = ("`{command}()` on a sync redis-py {what} blocks the event loop inside `async def`: "
@@ -87,6 +91,14 @@ class SyncClientInAsync(Rule):
               'async def f(k):\n    return await sync_to_async(lambda: r.get(k))()\n'),
         # not Redis
         Valid('async def f(cache, k):\n    return cache.get(k)\n'),
+        # a helper that sends through an async client, awaited; a sync helper run in a thread
+        Valid('import asyncio\nimport redis\nimport redis.asyncio as aredis\n'
+              'class Store:\n    def __init__(self):\n        self.a = aredis.Redis()\n'
+              '        self.s = redis.Redis()\n'
+              '    async def get(self, k):\n        return await self.a.get(k)\n'
+              '    def sync_get(self, k):\n        return self.s.get(k)\n'
+              'STORE = Store()\nasync def handler(k):\n    a = await STORE.get(k)\n'
+              '    b = await asyncio.to_thread(STORE.sync_get, k)\n    return a, b\n'),
     ]
     INVALID = [
         Invalid('import redis\nr = redis.Redis()\nasync def f(k):\n    return r.get(k)\n'),
@@ -107,6 +119,12 @@ class SyncClientInAsync(Rule):
         # a sync client inside a comprehension of an async def
         Invalid('import redis\nr = redis.Redis()\nasync def many(keys):\n'
                 '    return [r.get(k) for k in keys]\n'),
+        # a project wrapper whose method sends a sync command itself, called from a coroutine
+        Invalid('import redis\nclass Store:\n    def __init__(self):\n'
+                '        self.REDIS = redis.Redis()\n'
+                '    def get(self, k):\n        try:\n            return self.REDIS.get(k)\n'
+                '        except redis.RedisError:\n            return None\n'
+                'STORE = Store()\nasync def handler(k):\n    return STORE.get(k)\n'),
     ]
 
     def on_redis_call(self, call: RedisCall) -> None:
@@ -121,6 +139,25 @@ class SyncClientInAsync(Rule):
         what = {"client": "client", "pipeline": "pipeline", "pubsub": "PubSub",
                 "lock": "lock"}.get(call.receiver.role, call.receiver.role)
         self.report(call.node, self.message.format(command=call.command, what=what))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        """A project function or method that sends a sync command itself, called from the
+        coroutine (`REDIS_CONN.get(k)` where `get` does `self.REDIS.get(k)`)."""
+        if not self.model.in_async or off_loop(self.model.ancestors):
+            return
+        if isinstance(self.model.ancestors[-1], cst.Await) if self.model.ancestors else False:
+            return
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            receiver = self.model.infer(func.value)
+            if receiver is not None and receiver.sends(func.attr.value.lower()):
+                return  # a Redis call itself: `on_redis_call` judges it
+        found = blocking_helper(self.model, node)
+        if found is None or in_test_code(self.model) or in_tooling(self.model):
+            return
+        function, command = found
+        name = function.rsplit(".", 1)[-1]
+        self.report(node, self.helper_message.format(name=name, command=command))
 
     def visit_With(self, node: cst.With) -> None:
         """`with r.lock(...):` acquires (and releases) a sync lock, blocking, on entry."""

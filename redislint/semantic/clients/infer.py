@@ -65,6 +65,7 @@ class Inferer:
         self.project: ProjectClients = project
         self.evaluator: Evaluator = project.evaluator
         self._quals: Dict[int, str] = {}
+        self._sent: Dict[str, list] = {}
         for name, func in facts.functions.items():
             self._quals[id(func.node)] = self.translator.qual(name)
         for cname, cls in facts.classes.items():
@@ -108,6 +109,17 @@ class Inferer:
 
     def annotation(self, annotation: Optional[cst.BaseExpression]) -> Optional[RedisObject]:
         return self.object_of(self.annotation_values(annotation))
+
+    def sent_by(self, function: str):
+        """(Redis object, command) for each command a project function sends directly."""
+        found = self._sent.get(function)
+        if found is None:
+            found = self._sent[function] = []
+            for term, command in self.project.sends.get(function, ()):
+                receiver = self.object_of(self.evaluator.values(term))
+                if receiver is not None:
+                    found.append((receiver, command))
+        return found
 
     # -- definitions of this module -------------------------------------------------------
     def class_qual(self, cls: Optional[ClassFacts]) -> Optional[str]:

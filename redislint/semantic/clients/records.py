@@ -10,6 +10,8 @@ from typing import Dict, FrozenSet, Optional, Tuple
 from redislint.semantic.clients.terms import Term
 
 CallSite = Tuple[Term, Tuple[Tuple[object, Term], ...]]
+# Bumped whenever the records change shape: cached summaries of another shape are not read.
+FORMAT = "clients-3"
 
 
 @dataclass(frozen=True)
@@ -55,5 +57,8 @@ class ClientSummary:
     # symbol -> the Redis-only commands (two or more) the code sends through it: usage
     # evidence for a receiver nothing else explains (`l:pkg.mod.f#name` names a local).
     usage: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    # function -> (receiver, command) of the commands it sends directly (a few at most): does
+    # calling it wait for Redis? (`RedisDB.get` doing `self.REDIS.get(k)`).
+    sends: Dict[str, Tuple[Tuple[Term, str], ...]] = field(default_factory=dict)
 
 

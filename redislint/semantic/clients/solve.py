@@ -48,6 +48,7 @@ class ProjectClients(Project):
         self.reexports: Dict[str, Dict[str, str]] = {}
         self.values: Dict[str, Values] = {}
         self.globals: Set[str] = set()
+        self.sends: Dict[str, tuple] = {}
         self.client_paths = client_paths
         self._suffixes: Dict[str, Optional[str]] = {}
         self._resolved: Dict[str, Values] = {}
@@ -70,6 +71,7 @@ class ProjectClients(Project):
             self.functions.update(summary.functions)
             self.classes.update(summary.classes)
             self.globals.update(s[2:] for s in summary.symbols if s.startswith("m:"))
+            self.sends.update(summary.sends)
         for module in self.reexports:
             parts = module.split(".")
             for start in range(1, len(parts)):

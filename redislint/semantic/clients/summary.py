@@ -22,6 +22,12 @@ from redislint.semantic.clients.translate import (
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.names import dotted
 from redislint.semantic.redispy import REDIS_ONLY
+
+# Commands worth recording as "this function sends": the common ones and the blocking ones.
+SENT_COMMANDS = REDIS_ONLY | frozenset({
+    "get", "set", "delete", "exists", "incr", "decr", "keys", "scan", "publish", "eval",
+    "execute", "execute_command", "ping", "info", "acquire", "release", "get_message",
+    "listen", "subscribe", "type", "rename", "watch"})
 from redislint.walk import _CHILDREN, _children_function, _no_children, children_of
 
 _CONTEXT_MANAGERS = ("contextmanager", "asynccontextmanager")
@@ -79,6 +85,7 @@ class _Summarizer:
         self._methods: Optional[Dict[int, str]] = None
         # Terms of the calls met in the walk (a call inside another is translated once).
         self._call_terms: Dict[int, Term] = {}
+        self._sends: Dict[str, List[tuple]] = {}
 
     def add(self, symbol: str, *terms: Term) -> None:
         # Terms translated without origins hold no CST node: nothing to detach.
@@ -247,13 +254,29 @@ class _Summarizer:
                 if node.args:  # type: ignore[attr-defined]
                     self.call(node, env, owner)  # type: ignore[arg-type]
                 self.used(node, owner, where, usage)  # type: ignore[arg-type]
+                self.sent(node, env, owner, where)  # type: ignore[arg-type]
             function = children.get(kind)
             if function is None:
                 function = _children_function(kind)
             if function is not _no_children:
                 extend(function(node))
+        self.out.sends = {qual: tuple(pairs) for qual, pairs in self._sends.items()}
         self.out.usage = {symbol: tuple(sorted(commands)) for symbol, commands in sorted(usage.items())
                           if len(commands) >= 2}
+
+    def sent(self, node: cst.Call, env, owner: Optional[str], where) -> None:
+        """A command the function sends itself (its receiver as a term): may calling the
+        function wait for Redis?"""
+        func = node.func
+        if where is None or where is _NESTED or not isinstance(func, cst.Attribute) or \
+                func.attr.value not in SENT_COMMANDS:
+            return
+        pairs = self._sends.setdefault(where[0], [])
+        if len(pairs) >= 4:
+            return
+        receiver = self.t.term(func.value, env, owner, False, self._call_terms)
+        if may_carry(receiver) and (receiver, func.attr.value) not in pairs:
+            pairs.append((receiver, func.attr.value))
 
     def used(self, node: cst.Call, owner: Optional[str], where, usage) -> None:
         func = node.func

@@ -69,15 +69,34 @@ def returns_coroutine(call: "RedisCall") -> bool:
 
 def blocks_on_server(call: "RedisCall") -> bool:
     """The call, on a sync redis-py object, waits for the server (a network round trip)."""
-    receiver = call.receiver
-    if receiver.is_async or call.command.startswith("_"):
+    return blocks(call.receiver, call.command)
+
+
+def blocks(receiver, command: str) -> bool:
+    """`command` called on the sync redis-py object `receiver` waits for the server."""
+    if receiver.is_async or command.startswith("_") or not receiver.sends(command):
         return False
     if receiver.role == "client":
-        return call.command not in NOT_COMMANDS and call.command not in NO_COROUTINE_CLIENT
-    if receiver.role == "pubsub" and call.command in _SYNC_BLOCKING_EXTRA:
+        return command not in NOT_COMMANDS and command not in NO_COROUTINE_CLIENT
+    if receiver.role == "pubsub" and command in _SYNC_BLOCKING_EXTRA:
         return True
     methods = _io_methods(receiver.role)
-    return methods is not None and call.command in methods and call.command != "aclose"
+    return methods is not None and command in methods and command != "aclose"
+
+
+def blocking_helper(model, node: cst.Call) -> Optional[Tuple[str, str]]:
+    """(function, command) when `node` calls a function or method of the project that itself
+    sends a blocking command through a sync redis-py object (`REDIS_CONN.get(k)` where
+    `RedisDB.get` does `self.REDIS.get(k)`): one level deep."""
+    inferer = model.inferer
+    for value in inferer.values(node.func, model.scope.lookup, model.scope.cls):
+        qual = getattr(value, "qual", None)
+        if type(value).__name__ != "Func" or qual is None:
+            continue
+        for receiver, command in inferer.sent_by(qual):
+            if blocks(receiver, command):
+                return qual, command
+    return None
 
 
 def off_loop(ancestors: Sequence[cst.CSTNode]) -> bool:
