@@ -135,6 +135,26 @@ SHAPES = {
         "app.util": "def same(conn):\n    return conn\n",
         "app.main": "import redis\nfrom app.util import same\nsame(redis.Redis()).set('k', 1)\n",
     }, "app.main", [("set", "client", "inferred")]),
+    "a base class calling a method a subclass overrides": ({
+        "app.brokers": """
+            class Broker:
+                def __init__(self):
+                    self.connection = self.get_connection()
+                @staticmethod
+                def get_connection():
+                    return None
+        """,
+        "app.redis_broker": """
+            import redis
+            from app.brokers import Broker
+            class RedisBroker(Broker):
+                @staticmethod
+                def get_connection():
+                    return redis.Redis()
+                def stats(self):
+                    return self.connection.keys("stat:*")
+        """,
+    }, "app.redis_broker", [("keys", "client", "proven")]),
     # -- wrappers and facades ---------------------------------------------------------------
     "forwarding wrapper": ({
         "app.wrap": """

@@ -77,6 +77,7 @@ class Evaluator:
         self._views: Dict[str, Optional[RedisObject]] = {}
         self._viewing: set = set()
         self._mros: Dict[str, tuple] = {}
+        self._subclasses: Optional[tuple] = None
 
     # -- terms ------------------------------------------------------------------------------
     def values(self, term: Term, depth: int = 0) -> Values:
@@ -307,7 +308,14 @@ class Evaluator:
                 continue
             method = info.methods.get(name)
             if method is not None and not found:
-                return self._method_value(method, instance)
+                value = self._method_value(method, instance)
+                if instance and not skip_self:
+                    # `self.get_connection()` in a base class runs the override of the subclass
+                    # the instance really is: every override in the project may be the one.
+                    overrides = [self._method_value(o, True) for o in self.overrides(qual, name)]
+                    if overrides:
+                        value = cap(value.union(*overrides))
+                return value
             if name in info.attrs:
                 found |= self.project.read(f"a:{base.qual}.{name}")
         if not found and instance:
@@ -315,6 +323,23 @@ class Evaluator:
             if made is not None:
                 return frozenset((Method(made, name),))
         return cap(found)
+
+    def overrides(self, qual: str, name: str) -> List[str]:
+        """Methods called `name` that subclasses of `qual` (in the project) define."""
+        generation = getattr(self.project, "bases_generation", 0)
+        if self._subclasses is None or self._subclasses[0] != generation:
+            subclasses: Dict[str, List[str]] = {}
+            for klass in sorted(self.project.classes):
+                for base in self._mro(klass)[1:]:
+                    if isinstance(base, Cls):
+                        subclasses.setdefault(base.qual, []).append(klass)
+            self._subclasses = (generation, subclasses)
+        found = []
+        for klass in self._subclasses[1].get(qual, ()):
+            info = self.project.classes.get(klass)
+            if info is not None and name in info.methods:
+                found.append(info.methods[name])
+        return found
 
     def _method_value(self, qual: str, instance: bool) -> Values:
         info = self.project.functions.get(qual)

@@ -287,7 +287,11 @@ class _Solver:
         self.readers: Dict[str, Dict[object, None]] = {}
 
     def run(self) -> None:
-        self._fixpoint(list(self.static) + list(range(len(self.calls))))
+        # The worklist is popped from its end: bases first (classes are looked up against them,
+        # and their answers memoised while they hold), then the other symbols, then the calls.
+        bases = [s for s in self.static if s[0] == "b"]
+        others = [s for s in self.static if s[0] != "b"]
+        self._fixpoint([*range(len(self.calls))][::-1] + others[::-1] + bases[::-1])
         self._fixpoint(self._usage_evidence())
 
     def _usage_evidence(self) -> List[object]:
