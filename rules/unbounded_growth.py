@@ -15,7 +15,7 @@ _MESSAGES = {
     "stream": ("`xadd` appends to the stream `{pattern}` with no `maxlen=`/`minid=` and nothing "
                "trims it, so every entry stays forever: pass `maxlen=N, approximate=True` (or "
                "`minid=`), or `xtrim` it (see `redislint patterns streams`)"),
-    "zset": ("`zadd` adds members scored by the current time to `{pattern}` and nothing removes "
+    "zset": ("`zadd` adds members scored by a timestamp to `{pattern}` and nothing removes "
              "old ones, so it grows forever: trim it with `zremrangebyscore(key, \"-inf\", "
              "now - window)` or `zremrangebyrank`, or give it a TTL (see `redislint patterns "
              "rate-limiting`)"),
@@ -40,8 +40,9 @@ class UnboundedGrowth(Rule):
       `created`, `event.created_at`, `start_time`, not a duration such as `response_time`)
       to a sorted set nothing removes from (ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREM,
       ZPOPMIN...);
-    - SADD of members built from values (`f"{ip}:{path}"`, `"%s:%s" % (user, day)`), one
-      new member per combination, to a set nothing removes from (SREM, SPOP, SMOVE);
+    - SADD of members built from two values or more (`f"{ip}:{path}"`, `"%s:%s" % (user,
+      day)`), one new member per combination, to a set nothing removes from (SREM, SPOP,
+      SMOVE);
     when the key pattern is also never expired (EXPIRE*, SET/GETEX with a TTL) or deleted.
 
     "Nothing" means the module, with its local variables and constants resolved, and every
@@ -55,8 +56,8 @@ class UnboundedGrowth(Rule):
     (`self._key(uid)` returning `f"rate:{uid}"`). A Lua script in the module (a string with
     `redis.call`) that trims, pops, expires or deletes counts for every key of its kind. Keys
     built from values alone (`key`, `f"{a}:{b}"`) are never flagged, nor are objects that are
-    not Redis, SADD of plain values (`r.sadd("online", uid)`: a known population), or ZADD
-    scored by another number (`{job: at}`, `{uid: points}`).
+    not Redis, SADD of plain values (`r.sadd("online", uid)`, `"user:" + uid`: a known
+    population), or ZADD scored by another number (`{job: at}`, `{uid: points}`).
 
     ## Why is this bad?
     Redis keeps everything in memory. A log list, an event stream, a time-indexed sorted set
@@ -143,6 +144,7 @@ class UnboundedGrowth(Rule):
               '    r.zadd("makers", {user.id: len(created_items)})\n'),
         # sets of plain values (a known population), or of built members something removes
         Valid('import redis\nr = redis.Redis()\ndef online(uid):\n    r.sadd("online", uid)\n'
+              '    r.sadd("members", "user:" + uid)\n'
               'def visit(ip, path):\n    r.sadd("visits", f"{ip}:{path}")\n'
               'def forget(ip, path):\n    r.srem("visits", f"{ip}:{path}")\n'
               'def daily(day, uid, page):\n    r.sadd(f"views:{day}", f"{uid}:{page}")\n'

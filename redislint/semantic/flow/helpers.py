@@ -31,10 +31,10 @@ def local_callee(model: "SemanticModel", call: cst.Call
                  ) -> Optional[Tuple[FunctionFacts, Optional[ClassFacts]]]:
     func = call.func
     if isinstance(func, cst.Name):
-        if model.scope.lookup(func.value) is not None:
-            return None  # a local, a parameter or an argument shadows the module's function
         facts = model.facts.functions.get(func.value)
-        return (facts, None) if facts is not None else None
+        if facts is None or model.scope.lookup(func.value) is not None:
+            return None  # not the module's, or a local or parameter shadows it
+        return facts, None
     cls = model.scope.cls
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and cls is not None \
             and func.value.value in ("self", "cls", model.scope.self_name):

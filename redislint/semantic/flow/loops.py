@@ -174,8 +174,8 @@ def walks_collection(loop: cst.CSTNode) -> bool:
     if not isinstance(loop, cst.While):
         return False
     drained = _drained_name(loop.test)
-    if drained is not None:
-        return _drains(loop, drained)
+    if drained is not None and _drains(loop, drained):
+        return True
     counter = _counter(loop.test)
     return counter is not None and _steps_by_one(loop, *counter)
 

@@ -3,8 +3,8 @@
 - `growth_family(call, qualify, times)`: "list" for LPUSH/RPUSH(X), "stream" for an XADD
   with no `maxlen`/`minid`, "zset" for a ZADD whose scores are timestamps (and no `xx=True`,
   which only updates members, nor only literal members, which are overwritten), "set" for an
-  SADD of members built from values (`f"{ip}:{path}"`, `"%s:%s" % (a, b)`: one new member
-  per combination, where a bare `uid` names one of a known population); None otherwise, or
+  SADD of members built from two values or more (`f"{ip}:{path}"`, `"%s:%s" % (a, b)`: one
+  new member per combination, where `uid` or `"user:" + uid` is one of a known population); None otherwise, or
   when `*args`/`**kwargs` hide the options.
 - `bounded_patterns(model)`: family -> key patterns something in the module or the project
   drains, trims, expires or deletes (`redislint.semantic.keys.keyspace` for the project side; a
@@ -153,9 +153,10 @@ def growth_family(call: "RedisCall", qualify: Qualify,
 
 
 def _built(member: cst.BaseExpression) -> bool:
-    """A member built from values and literal text (`f"{ip}:{path}"`, `"%s-%s" % (a, b)`)."""
+    """A member built from two values or more (`f"{ip}:{path}"`, `"%s-%s" % (a, b)`): one per
+    combination. One value with a prefix (`"user:" + uid`) is still one of a population."""
     key = key_of(member) if not isinstance(member, (cst.Name, cst.Attribute)) else None
-    return key is not None and len(key.parts) > 0 and bool(key.template.replace("{}", ""))
+    return key is not None and len(key.parts) >= 2
 
 
 def _fixed_members(mapping: Optional[cst.BaseExpression]) -> bool:
