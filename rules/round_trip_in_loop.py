@@ -227,8 +227,9 @@ class RoundTripInLoop(Rule):
                 '    if not item:\n        raise ValueError("empty")\n'
                 '    r.set("item:" + item["id"], json.dumps(item))\n'
                 'def save_all(items):\n    for item in items:\n        save(item)\n'),
-        Invalid('from redis.asyncio import Redis\nclass Tokens:\n    def __init__(self, r: Redis):\n'
-                '        self.r = r\n    async def revoke(self, jti):\n'
+        Invalid('from redis.asyncio import Redis\nclass Tokens:\n'
+                '    def __init__(self, r: Redis):\n        self.r = r\n'
+                '    async def revoke(self, jti):\n'
                 '        await self.r.delete("token:" + jti)\n'
                 '    async def revoke_all(self, jtis):\n        for jti in jtis:\n'
                 '            await self.revoke(jti)\n'),

@@ -61,9 +61,10 @@ class UnboundedGrowth(Rule):
 
     ## Why is this bad?
     Redis keeps everything in memory. A log list, an event stream, a time-indexed sorted set
-    or a set of one member per event that only grows eventually reaches `maxmemory`: then Redis evicts keys you need or, with
-    the default `noeviction` policy, refuses every write. Long before that, LRANGE/ZRANGE over
-    it get slower and a restart takes longer to load the data set.
+    or a set of one member per event that only grows eventually reaches `maxmemory`: then
+    Redis evicts keys you need or, with the default `noeviction` policy, refuses every write.
+    Long before that, LRANGE/ZRANGE over it get slower and a restart takes longer to load the
+    data set.
 
     ## Example
     ```python

@@ -1,5 +1,5 @@
 import re
-from typing import List, Optional, Set, Tuple
+from typing import Optional, Set
 
 import libcst as cst
 
@@ -163,14 +163,14 @@ class UnreliableQueuePop(Rule):
             return
         calls = self.model.redis_calls
         moving: Set[int] = set()  # functions (scope nodes) that move items between lists
-        moved: List[Key] = []  # the lists moves take from or move to
+        moved: Set[Key] = set()  # the lists moves take from or move to
         for call in calls:
             if call.command in QUEUE_MOVES and call.receiver.role in ("client", "pipeline"):
                 moving.add(id(call.scope.node))
                 for position, name in enumerate(_MOVE_KEYS[call.command]):
                     key = self._key(call, call.arg(position, name))
                     if key is not None:
-                        moved.append(key)
+                        moved.add(key)
         patterns = {keyspace.named_pattern(key) for key in moved} - {None}
         for call in calls:
             if call.command not in QUEUE_POPS or call.receiver.role != "client":
@@ -189,7 +189,7 @@ class UnreliableQueuePop(Rule):
             return call.key  # as it was where the call was met
         return key_of(expr, call.scope.key_lookup)
 
-    def _moved(self, call: RedisCall, moved: List[Key], patterns: Set[Optional[str]]) -> bool:
+    def _moved(self, call: RedisCall, moved: Set[Key], patterns: Set[Optional[str]]) -> bool:
         """Some move of the module takes from, or moves to, a list this call pops: the same
         key, or named patterns that overlap (`queue:*`, `queue:emails`); or this call pops a
         list whose name cannot be read (`r.rpop(src)` may be a reaper's)."""

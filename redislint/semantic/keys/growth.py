@@ -4,8 +4,8 @@
   with no `maxlen`/`minid`, "zset" for a ZADD whose scores are timestamps (and no `xx=True`,
   which only updates members, nor only literal members, which are overwritten), "set" for an
   SADD of members built from two values or more (`f"{ip}:{path}"`, `"%s:%s" % (a, b)`: one
-  new member per combination, where `uid` or `"user:" + uid` is one of a known population); None otherwise, or
-  when `*args`/`**kwargs` hide the options.
+  new member per combination, where `uid` or `"user:" + uid` is one of a known population);
+  None otherwise, or when `*args`/`**kwargs` hide the options.
 - `bounded_patterns(model)`: family -> key patterns something in the module or the project
   drains, trims, expires or deletes (`redislint.semantic.keys.keyspace` for the project side; a
   Lua script of the module that trims a family counts as trimming any key of it), and for

@@ -25,8 +25,9 @@ is recorded under `<family>.names` as the name it reads the key from (`key` for 
 passes under that same name (`key = f"rate:{uid}"; r.zadd(key, ...)`), and as the patterns a
 one-level helper of the module hands out, when it does (`helper_patterns`: `self._key(uid)`
 or `key_for(uid)` whose `return`s are all named keys, a property likewise, an attribute of
-the class assigned once: `self.key = f"rate:{name}"`). Expiries and deletions of unreadable keys are not recorded: generic helpers
-(`def touch(key, ttl): r.expire(key, ttl)`) say nothing about a given key.
+the class assigned once: `self.key = f"rate:{name}"`). Expiries and deletions of unreadable
+keys are not recorded: generic helpers (`def touch(key, ttl): r.expire(key, ttl)`) say nothing
+about a given key.
 """
 
 from __future__ import annotations
