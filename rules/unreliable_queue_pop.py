@@ -165,7 +165,7 @@ class UnreliableQueuePop(Rule):
         moving: Set[int] = set()  # functions (scope nodes) that move items between lists
         moved: Set[Key] = set()  # the lists moves take from or move to
         for call in calls:
-            if call.command in QUEUE_MOVES and call.receiver.role in ("client", "pipeline"):
+            if call.command in QUEUE_MOVES:
                 moving.add(id(call.scope.node))
                 for position, name in enumerate(_MOVE_KEYS[call.command]):
                     key = self._key(call, call.arg(position, name))
@@ -175,7 +175,7 @@ class UnreliableQueuePop(Rule):
         for call in calls:
             if call.command not in QUEUE_POPS or call.receiver.role != "client":
                 continue
-            if id(call.scope.node) in moving or self._moved(call, moved, patterns):
+            if id(call.scope.node) in moving or (moving and self._moved(call, moved, patterns)):
                 continue
             flow = ResultFlow(call.scope.node, call.node)
             if flow.passed_to_call() or self._handed_back(call, flow):
@@ -192,9 +192,8 @@ class UnreliableQueuePop(Rule):
     def _moved(self, call: RedisCall, moved: Set[Key], patterns: Set[Optional[str]]) -> bool:
         """Some move of the module takes from, or moves to, a list this call pops: the same
         key, or named patterns that overlap (`queue:*`, `queue:emails`); or this call pops a
-        list whose name cannot be read (`r.rpop(src)` may be a reaper's)."""
-        if not moved:
-            return False
+        list whose name cannot be read (`r.rpop(src)` may be a reaper's). Asked only when
+        the module moves some list."""
         exprs = keyspace.key_arguments(call.command, call.node)
         if not exprs:
             return True  # `*queues`: cannot tell
