@@ -5,13 +5,17 @@ import libcst as cst
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.clients.builds import constructed, fresh_factory, shares_pool
 from redislint.semantic.context.frameworks import in_test_code, in_tooling, per_request
-from redislint.semantic.flow.loops import (assigned_names, exits_early, is_bounded, iterable,
-                                      mentions, targets)
+from redislint.semantic.flow.loops import (assigned_names, body_nodes, exits_early, is_bounded,
+                                      iterable, mentions, targets)
 from redislint.walk import iter_children
 
 _WHAT = {"client": "Redis client", "pool": "connection pool", "sentinel": "Sentinel"}
 # Statements a lazy initialisation stores the new object with.
 _STORES = (cst.Assign, cst.AnnAssign, cst.AugAssign)
+# Where a `while` loop's body builds a client only on some iterations: a reconnect.
+_CONDITIONAL = (cst.If, cst.IfExp, cst.ExceptHandler, cst.ExceptStarHandler, cst.Match)
+# What a connection's own inner loop may iterate: messages that arrive one at a time.
+_STREAMS = frozenset({"listen", "get_message"})
 
 
 class ClientPerCall(Rule):
@@ -26,8 +30,9 @@ class ClientPerCall(Rule):
       method taking `request`), a request hook (`@app.before_request`,
       `@app.middleware("http")`), a task (`@shared_task`, `@app.task`, `@dramatiq.actor`,
       `@huey.task()`, rq's `@job`), a signal receiver;
-    - in the body of a `for` loop or comprehension, when its arguments do not depend on the
-      loop variable (one client per shard or URL is a set of clients, not a repetition).
+    - in the body of a `for` loop, a comprehension or a `while` loop (its test included),
+      when its arguments do not depend on the loop variable or on a name the body rebinds
+      (one client per shard or URL is a set of clients, not a repetition).
 
     A call there to a function of the same module (or a method of the same class) that builds
     and returns a new one on every call (`def get_client(): return redis.Redis(...)`, not
@@ -37,7 +42,11 @@ class ClientPerCall(Rule):
     no connections of its own), a lazy initialisation that stores the client on an attribute
     or global under an `if` or `or` (`if self._client is None: self._client = Redis()`),
     cached factories (`@lru_cache`, `@cache`), module-level clients, loops that stop early
-    (a retry: `for attempt in range(3): ... return client`), test code, and operator tooling
+    (a retry: `for attempt in range(3): ... return client`, `while True: ... break`; a
+    `raise` in an `except` block does not stop a loop early), a reconnecting `while` loop (the
+    client is built under an `if` or in an `except` block, or the body runs a loop of its own
+    over the connection: `while True: r = Redis(); for m in r.pubsub().listen(): ...` builds
+    one per connection lost, not per message), test code, and operator tooling
     (`scripts/`, `examples/`, `benchmarks/`, CLI commands, `__main__` blocks), which runs
     once per invocation.
 
@@ -114,6 +123,23 @@ class ClientPerCall(Rule):
         Valid('import redis\nfrom celery import shared_task\n'
               '_client = None\n@shared_task\ndef refresh():\n    global _client\n'
               '    _client = _client or redis.Redis()\n    _client.incr("runs")\n'),
+        # while loops that build one client per connection, not per item: a retry that
+        # stops, a reconnect after an error, a consumer whose connection runs its own loop
+        Valid('import time\nimport redis\ndef connect(url):\n    while True:\n'
+              '        try:\n            c = redis.Redis.from_url(url)\n            c.ping()\n'
+              '            break\n        except redis.ConnectionError:\n'
+              '            time.sleep(1)\n    return c\n'),
+        Valid('import time\nimport redis\ndef consume(url, handle):\n    r = None\n'
+              '    while True:\n        if r is None:\n'
+              '            r = redis.Redis.from_url(url)\n        try:\n'
+              '            handle(r.blpop("jobs", 5))\n'
+              '        except redis.ConnectionError:\n            r = None\n'
+              '            time.sleep(1)\n'),
+        Valid('import time\nimport redis\ndef listen(url, handle):\n    while True:\n'
+              '        try:\n            p = redis.Redis.from_url(url).pubsub()\n'
+              '            p.subscribe("events")\n            for message in p.listen():\n'
+              '                handle(message)\n        except redis.ConnectionError:\n'
+              '            time.sleep(1)\n'),
     ]
     INVALID = [
         Invalid('import redis\nfrom flask import Flask\napp = Flask(__name__)\n'
@@ -143,6 +169,16 @@ class ClientPerCall(Rule):
         Invalid('from redis import Redis\nfrom rest_framework.decorators import api_view\n'
                 '@api_view(["GET"])\ndef stats(req):\n'
                 '    return Redis(host="cache", decode_responses=True).get("stats")\n'),
+        # a while loop builds one per iteration too (a raise in an except block is no exit)
+        Invalid('import queue\nimport redis\ndef work(jobs: queue.Queue):\n    while True:\n'
+                '        job = jobs.get()\n        r = redis.Redis(host="cache")\n'
+                '        try:\n            r.rpush("done", job)\n'
+                '        except redis.RedisError as e:\n'
+                '            raise RuntimeError(job) from e\n'),
+        Invalid('import time\nimport redis\ndef poll(url, handle):\n'
+                '    while not handle.stopped:\n'
+                '        handle(redis.Redis.from_url(url).get("status"))\n'
+                '        time.sleep(5)\n'),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -165,12 +201,32 @@ class ClientPerCall(Rule):
 
     def _where(self, node: cst.Call) -> Optional[str]:
         loop = self.model.loop_of(node)
-        if loop is not None and not isinstance(loop, cst.While) and not exits_early(loop) \
-                and not is_bounded(iterable(loop)) \
-                and not mentions(node, targets(loop) | assigned_names(loop)):
+        if loop is not None and not exits_early(loop) and not is_bounded(iterable(loop)) \
+                and not mentions(node, targets(loop) | assigned_names(loop)) \
+                and not (isinstance(loop, cst.While) and self._reconnects(loop)):
             return "on every iteration of this loop"
         reason = per_request(self.model.scope.function)
         return f"each time this {reason} runs" if reason else None
+
+    def _reconnects(self, loop: cst.While) -> bool:
+        """A `while` loop that builds the client only on some iterations (under an `if`, in an
+        `except` block: after a connection was lost), or that runs a loop of its own over the
+        connection (`for message in pubsub.listen()`, an inner `while`): one client per
+        connection, not per item."""
+        inside = False
+        for parent in self.model.ancestors:
+            if parent is loop:
+                inside = True
+            elif inside and isinstance(parent, _CONDITIONAL):
+                return True
+        for node in body_nodes(loop):
+            if isinstance(node, cst.While):
+                return True
+            if isinstance(node, cst.For) and isinstance(node.iter, cst.Call) and \
+                    isinstance(node.iter.func, cst.Attribute) and \
+                    node.iter.func.attr.value in _STREAMS:
+                return True
+        return False
 
     def _lazy(self, node: cst.Call) -> bool:
         """`if self._c is None: self._c = Redis()`, `_c = _c or Redis()`: built once, kept."""

@@ -89,3 +89,28 @@ def test_other_modules_bound_the_keys_of_this_one(tmp_path: Path):
     assert lint_paths(files, settings, rules, jobs=1, cache=cache).findings == []
     warm = lint_paths(files, settings, rules, jobs=1, cache=cache)
     assert warm.findings == [] and warm.parsed == 0
+
+
+def test_scan_records_unreadable_zset_and_set_removals_by_name_and_helper():
+    found = _scan("""
+        import redis
+        r = redis.Redis()
+        class Board:
+            def __init__(self, name):
+                self.key = f"board:{name}"
+            def _active(self, queue):
+                return f"active:{queue}"
+            def prune(self, queue, member, key, keys):
+                r.zrem(self._active(queue), member)
+                r.zrem(self.key, member)
+                r.zremrangebyscore(key, 0, 10)
+                r.zrem(keys[0], member)
+                r.srem(key, member)
+                r.spop("visits")
+                r.rpop(key)
+    """)
+    assert found["zset"] == ["active:*", "board:*"]
+    assert found["zset.names"] == ["_active", "key"]
+    assert found["set"] == ["visits"]
+    assert found["set.names"] == ["key"]
+    assert found["list"] == ["*"]  # lists keep "any key of the family"

@@ -6,8 +6,12 @@
   it binds; `mentions(expr, names)`.
 - `is_bounded(expr)`: a literal collection, a string, `range(<literal>)`: a handful of items
   written in the source, not data that grows.
-- `exits_early(loop)`: the body can leave the loop (`break`, `return`, `yield`, `raise`): a
-  search, retry or streaming loop, whose later iterations may never run.
+- `exits_early(loop)`: the body can leave the loop (`break`, `return`, `yield`, `raise` outside
+  an `except` block): a search, retry or streaming loop, whose later iterations may never run.
+- `walks_collection(loop)`: a `while` loop that walks a local collection item by item: it
+  drains it (`while todo: k = todo.pop()`, adding nothing back) or steps an index or a count
+  by one (`while i < len(items): ... i += 1`, `while n > 0: ... n -= 1`); not a consumer,
+  poller or retry (`while True:`, `while not stop.is_set():`, `while r.llen(q):`).
 - `body_calls(loop)`: the calls a loop makes per iteration (not in nested functions);
   `assigned_names(loop)`: the names its body rebinds.
 - `under_handler(ancestors, loop)`: the node sits in an `except` block inside the loop, so it
@@ -159,19 +163,111 @@ def assigned_names(loop: cst.CSTNode) -> Set[str]:
     return names
 
 
+# Methods that take one item off a collection, and that put items (back) in.
+_TAKES = frozenset({"pop", "popleft", "popitem"})
+_ADDS = frozenset({"append", "appendleft", "extend", "extendleft", "insert", "add", "update",
+                   "setdefault"})
+
+
+def walks_collection(loop: cst.CSTNode) -> bool:
+    """See the module doc."""
+    if not isinstance(loop, cst.While):
+        return False
+    drained = _drained_name(loop.test)
+    if drained is not None and _drains(loop, drained):
+        return True
+    counter = _counter(loop.test)
+    return counter is not None and _steps_by_one(loop, *counter)
+
+
+def _drained_name(test: cst.BaseExpression) -> Optional[str]:
+    """`x`, `len(x)`, `len(x) > 0`, `len(x) != 0`: the name `x` the loop runs until empty."""
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        comparison = test.comparisons[0]
+        if not (isinstance(comparison.operator, (cst.GreaterThan, cst.NotEqual)) and
+                number_value(comparison.comparator) == 0):
+            return None
+        test = test.left
+    if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and \
+            test.func.value == "len" and len(test.args) == 1:
+        test = test.args[0].value
+    return test.value if isinstance(test, cst.Name) else None
+
+
+def _drains(loop: cst.While, name: str) -> bool:
+    """The body takes items off `name` (`name.pop()`) and never adds any or rebinds it."""
+    takes = False
+    for node in body_nodes(loop):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+                isinstance(node.func.value, cst.Name) and node.func.value.value == name:
+            method = node.func.attr.value
+            if method in _ADDS:
+                return False
+            takes = takes or method in _TAKES
+        elif isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.NamedExpr)):
+            target = node.target
+            if isinstance(target, cst.Subscript):
+                target = target.value
+            if name in set(_target_names(target)):
+                return False
+    return takes
+
+
+def _counter(test: cst.BaseExpression) -> Optional[tuple]:
+    """`i < <bound>` / `i <= <bound>` (counting up) or `i > <bound>` / `i >= <bound>`
+    (counting down), with a bound that is not a small number written in the source."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 or \
+            not isinstance(test.left, cst.Name):
+        return None
+    comparison = test.comparisons[0]
+    bound = number_value(comparison.comparator)
+    if isinstance(comparison.operator, (cst.LessThan, cst.LessThanEqual)):
+        if bound is not None and bound <= SMALL_RANGE:
+            return None
+        return test.left.value, cst.AddAssign
+    if isinstance(comparison.operator, (cst.GreaterThan, cst.GreaterThanEqual)) and \
+            bound is not None and bound <= 1:
+        return test.left.value, cst.SubtractAssign
+    return None
+
+
+def _steps_by_one(loop: cst.While, name: str, step: type) -> bool:
+    """The body changes `name` only by `name += 1` (or `-= 1`), once, outside any branch."""
+    steps = 0
+    for node in body_nodes(loop):
+        if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name) and \
+                node.target.value == name:
+            if not isinstance(node.operator, step) or number_value(node.value) != 1:
+                return False
+            steps += 1
+        elif isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.NamedExpr)) and \
+                name in set(_target_names(node.target)):
+            return False
+    if steps != 1 or not isinstance(loop.body, cst.IndentedBlock):
+        return False
+    return any(isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and
+               small.target.value == name
+               for stmt in loop.body.body if isinstance(stmt, cst.SimpleStatementLine)
+               for small in stmt.body)
+
+
 def body_calls(loop: cst.CSTNode) -> Iterator[cst.Call]:
     return (node for node in body_nodes(loop) if isinstance(node, cst.Call))
 
 
 def exits_early(loop: cst.CSTNode) -> bool:
     """The body can leave the loop before it has walked everything: `break` (of this loop),
-    `return`, `yield` (the consumer may stop) or `raise`."""
+    `return`, `yield` (the consumer may stop) or `raise`. A `raise` in an `except` block
+    (re-raising, or wrapping the error) is not one: it runs only when an iteration fails,
+    and a loop that walks every item still does so on the normal path."""
     if not isinstance(loop, (cst.For, cst.While)):
         return False
-    stack = [(loop.body, False)]
+    stack = [(loop.body, False, False)]
     while stack:
-        node, nested = stack.pop()
-        if isinstance(node, (cst.Return, cst.Yield, cst.Raise)):
+        node, nested, handling = stack.pop()
+        if isinstance(node, (cst.Return, cst.Yield)):
+            return True
+        if isinstance(node, cst.Raise) and not handling:
             return True
         if isinstance(node, cst.Break) and not nested:
             return True
@@ -179,7 +275,8 @@ def exits_early(loop: cst.CSTNode) -> bool:
             continue
         # A `break` in an inner loop leaves that loop only; returns and raises still count.
         inner = nested or isinstance(node, (cst.For, cst.While))
-        stack.extend((child, inner) for child in iter_children(node))
+        handler = handling or isinstance(node, (cst.ExceptHandler, cst.ExceptStarHandler))
+        stack.extend((child, inner, handler) for child in iter_children(node))
     return False
 
 

@@ -269,6 +269,26 @@ class ResultFlow:
         return any(isinstance(node, (cst.Return, cst.Yield)) and node.value is not None
                    and self.carries(node.value) for node in self.nodes)
 
+    def handed_back(self) -> List[cst.CSTNode]:
+        """The `return` and `yield` nodes that give the caller the result: as it is, or inside
+        a tuple, list, set or dict written there (`return [(None, job[1])]`)."""
+        found: List[cst.CSTNode] = []
+        for node in self.nodes:
+            if isinstance(node, (cst.Return, cst.Yield)) and node.value is not None and \
+                    self._holds(node.value):
+                found.append(node)
+        return found
+
+    def _holds(self, expr: cst.BaseExpression) -> bool:
+        if self.carries(expr):
+            return True
+        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            return any(self._holds(el.value) for el in expr.elements)
+        if isinstance(expr, cst.Dict):
+            return any(isinstance(el, cst.DictElement) and self._holds(el.value)
+                       for el in expr.elements)
+        return False
+
     def compared_for_equality(self) -> List[cst.Comparison]:
         """Comparisons `result == x` / `result != x` (either side)."""
         found = []

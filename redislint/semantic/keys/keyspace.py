@@ -8,6 +8,7 @@ carries the patterns it bounds, per family:
 - `list`: popped, moved, trimmed or removed from (LPOP/RPOP/BLPOP/BRPOP/LMPOP/BLMPOP,
   LMOVE/BLMOVE/RPOPLPUSH/BRPOPLPUSH, LTRIM, LREM);
 - `zset`: members removed (ZREM, ZREMRANGEBYSCORE/RANK/LEX, ZPOPMIN/ZPOPMAX, BZPOP*, ZMPOP);
+- `set`: members removed (SREM, SPOP, SMOVE from it);
 - `stream`: trimmed or deleted from (XTRIM, XDEL);
 - `expire`: given a TTL (EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, SETEX/PSETEX, GETEX or SET with an
   expiry option);
@@ -17,8 +18,16 @@ The project scan is syntactic: any `x.<command>(key, ...)` counts whatever `x` i
 facts only ever silence a rule. Keys are normalised like `redislint.semantic.keys.expressions` does, with
 module constants and a function's simple locals resolved. A pop or trim whose key cannot be
 read at all (`r.rpop(self.key)`, `r.brpop(queues)`) is recorded as the pattern `*`: it may
-drain any key of its family. Expiries and deletions of unreadable keys are not recorded:
-generic helpers (`def touch(key, ttl): r.expire(key, ttl)`) say nothing about a given key.
+drain any key of its family. Not so for sorted sets and sets (`NAMED_ONLY`): a generic
+`r.zrem(key, member)` says nothing about the time-indexed set `"logins"`, so such a removal
+is recorded under `<family>.names` as the name it reads the key from (`key` for `key` or
+`self.key`, `_key` for `self._key(x)`; see `name_token`), which bounds only the keys code
+passes under that same name (`key = f"rate:{uid}"; r.zadd(key, ...)`), and as the patterns a
+one-level helper of the module hands out, when it does (`helper_patterns`: `self._key(uid)`
+or `key_for(uid)` whose `return`s are all named keys, a property likewise, an attribute of
+the class assigned once: `self.key = f"rate:{name}"`). Expiries and deletions of unreadable
+keys are not recorded: generic helpers (`def touch(key, ttl): r.expire(key, ttl)`) say nothing
+about a given key.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Set
 
 import libcst as cst
 
-from redislint.semantic.facts import FunctionFacts, ModuleFacts
+from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.redispy import EXPIRE_COMMANDS, TTL_OPTIONS
 from redislint.walk import children_of
@@ -39,8 +48,11 @@ LIST_DRAINS = frozenset({"lpop", "rpop", "blpop", "brpop", "lmpop", "blmpop", "l
 ZSET_DRAINS = frozenset({"zrem", "zremrangebyscore", "zremrangebyrank", "zremrangebylex",
                          "zpopmin", "zpopmax", "bzpopmin", "bzpopmax", "zmpop", "bzmpop"})
 STREAM_DRAINS = frozenset({"xtrim", "xdel"})
+SET_DRAINS = frozenset({"srem", "spop", "smove"})
 FAMILIES: Dict[str, frozenset] = {"list": LIST_DRAINS, "zset": ZSET_DRAINS,
-                                  "stream": STREAM_DRAINS}
+                                  "stream": STREAM_DRAINS, "set": SET_DRAINS}
+# Families whose drains of an unreadable key bound only keys passed under the same name.
+NAMED_ONLY = frozenset({"zset", "set"})
 TTL_WRITES = frozenset({"setex", "psetex"})
 DELETES = frozenset({"delete", "unlink", "getdel"})
 # Any key: the pattern recorded for a drain whose key cannot be read.
@@ -73,6 +85,89 @@ def overlap(a: str, b: str) -> bool:
 
 def matches_any(pattern: str, patterns: Iterable[str]) -> bool:
     return any(overlap(pattern, other) for other in patterns)
+
+
+def names_family(family: str) -> str:
+    """The `key_uses` family that holds the names of a NAMED_ONLY family's unreadable keys."""
+    return family + ".names"
+
+
+def name_token(expr: Optional[cst.BaseExpression]) -> Optional[str]:
+    """The name code reads a key from: `key` for `key` and `self.key`, `_key` for
+    `self._key(uid)`; None for anything else (`keys[0]`, a literal)."""
+    while isinstance(expr, cst.Call):
+        expr = expr.func
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    return None
+
+
+def helper_patterns(expr: cst.BaseExpression, facts: ModuleFacts, cls: Optional[ClassFacts]
+                    ) -> Set[str]:
+    """The named patterns a key comes from when a one-level helper of the module hands it out:
+    a call of a function of the module or a method of `cls` (`self._key(uid)`) whose `return`s
+    are all named keys, a property of `cls` likewise, or an attribute of `cls` assigned once
+    to a named key (`self.key = f"rate:{name}"`). Empty when any of them cannot be read."""
+    helper: Optional[FunctionFacts] = None
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Name):
+            helper = facts.functions.get(func.value)
+        elif _on_self(func) and cls is not None:
+            helper = cls.methods.get(func.attr.value)  # type: ignore[union-attr]
+            if helper is not None and helper.is_property:
+                helper = None
+    elif _on_self(expr) and cls is not None:
+        name = expr.attr.value  # type: ignore[union-attr]
+        helper = cls.methods.get(name)
+        if helper is None or not helper.is_property:
+            values = cls.attrs.get(name, [])
+            if len(values) != 1 or values[0][0] is None:
+                return set()
+            value, _, method = values[0]
+            pattern = named_pattern(key_of(value, _lookup(facts, method)))
+            return {pattern} if pattern is not None else set()
+    if helper is None or not helper.returns:
+        return set()
+    lookup = _lookup(facts, helper)
+    out = set()
+    for value in helper.returns:
+        pattern = named_pattern(key_of(value, lookup))
+        if pattern is None:
+            return set()
+        out.add(pattern)
+    return out
+
+
+def _on_self(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and \
+        expr.value.value in ("self", "cls")
+
+
+def drained(family: str, exprs: Optional[List[cst.BaseExpression]],
+            key: Callable[[cst.BaseExpression], Optional[Key]],
+            helper: Callable[[cst.BaseExpression], Set[str]]) -> Dict[str, Set[str]]:
+    """What a drain of `family` on the key expressions `exprs` bounds: family -> patterns,
+    `ANY` for a key that cannot be read; for NAMED_ONLY families, the patterns a helper hands
+    out (`helper`) and, under `names_family(family)`, the name the key is read from."""
+    if exprs is None:
+        return {family: {ANY}}
+    out: Dict[str, Set[str]] = {family: set()}
+    for expr in exprs:
+        pattern = named_pattern(key(expr))
+        if pattern is not None:
+            out[family].add(pattern)
+            continue
+        if family not in NAMED_ONLY:
+            out[family].add(ANY)
+            continue
+        out[family] |= helper(expr)
+        token = name_token(expr)
+        if token is not None:
+            out.setdefault(names_family(family), set()).add(token)
+    return out
 
 
 def family_of(command: str) -> Optional[str]:
@@ -151,27 +246,33 @@ def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
     if data is not None and _MENTIONS.search(data) is None:
         return {}
     functions = _function_facts(facts)
+    classes = {id(c.node): c for c in facts.classes.values()}
     found: Dict[str, Set[str]] = {}
     func: Optional[FunctionFacts] = None
+    cls: Optional[ClassFacts] = None
     # Children are pushed reversed, so the walk is in source order; a `_Restore` below a
-    # function's children gives back the enclosing function's facts when they are done.
+    # function's (or class's) children gives back the enclosing facts when they are done.
     stack: List[object] = [module]
     pop, extend = stack.pop, stack.extend
     while stack:
         node = pop()
         node_type = type(node)
         if node_type is _Restore:
-            func = node.func  # type: ignore[attr-defined]
+            func, cls = node.func, node.cls  # type: ignore[attr-defined]
             continue
         if node_type is cst.FunctionDef:
-            stack.append(_Restore(func))
+            stack.append(_Restore(func, cls))
             func = functions.get(id(node), None)
+        elif node_type is cst.ClassDef:
+            stack.append(_Restore(func, cls))
+            cls = classes.get(id(node))
         elif node_type is cst.Call:
             callee = node.func  # type: ignore[attr-defined]
             if type(callee) is cst.Attribute:
                 command = callee.attr.value.lower()
                 if command in _ALL_COMMANDS:
-                    _record(node, command, _lookup(facts, func), found)  # type: ignore[arg-type]
+                    _record(node, command, _lookup(facts, func), found,  # type: ignore[arg-type]
+                            facts, cls)
         children = children_of(node)  # type: ignore[arg-type]
         children.reverse()
         extend(children)
@@ -179,18 +280,22 @@ def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
 
 
 class _Restore:
-    __slots__ = ("func",)
+    __slots__ = ("func", "cls")
 
-    def __init__(self, func: Optional[FunctionFacts]) -> None:
+    def __init__(self, func: Optional[FunctionFacts], cls: Optional[ClassFacts]) -> None:
         self.func = func
+        self.cls = cls
 
 
-def _record(call: cst.Call, command: str, lookup, found: Dict[str, Set[str]]) -> None:
+def _record(call: cst.Call, command: str, lookup, found: Dict[str, Set[str]],
+            facts: ModuleFacts, cls: Optional[ClassFacts]) -> None:
     family = family_of(command)
     if family is not None:
         exprs = key_arguments(command, call)
-        found.setdefault(family, set()).update(
-            patterns_of(exprs, lambda e: key_of(e, lookup)))
+        bounds = drained(family, exprs, lambda e: key_of(e, lookup),
+                         lambda e: helper_patterns(e, facts, cls))
+        for name, patterns in bounds.items():
+            found.setdefault(name, set()).update(patterns)
     elif command in DELETES or (command in _ALL_COMMANDS and gives_ttl(command, call)):
         exprs = key_arguments(command, call)
         if command in DELETES and exprs is not None:
