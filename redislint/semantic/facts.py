@@ -241,7 +241,7 @@ class _Collector:
                 self_name = first[0].name.value
         elif not is_method and cls is None:
             self.facts.functions.setdefault(node.name.value, func)
-        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [node.body]
+        body = node.body.body  # an indented block, or the small statements of `def f(): ...`
         self.statements(body, func, cls, self_name)
 
     def klass(self, node: cst.ClassDef) -> None:

@@ -11,7 +11,7 @@ from redislint.semantic.clients.terms import Term
 
 CallSite = Tuple[Term, Tuple[Tuple[object, Term], ...]]
 # Bumped whenever the records change shape: cached summaries of another shape are not read.
-FORMAT = "clients-3"
+FORMAT = "clients-4"
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class FunctionInfo:
     # Decorated with a lazy proxy (`@LazyObject`): the name stands for what the function returns.
     lazy: bool = False
     owner: Optional[str] = None
+    # Every `return` gives the value of a call made right there (directly, or through a local
+    # bound only to calls), and no caching decorator: each call of it builds its result anew
+    # (when that result is a client, the function is a fresh factory).
+    fresh: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,28 @@ def function_info(func: FunctionFacts, qual: str, owner: Optional[str]) -> Funct
     lazy = any("lazy" in n.lower() and n[:1].isupper() for n in last) or \
         any(n in ("LocalProxy", "SimpleLazyObject") for n in last)
     return FunctionInfo(qual, positional, keywords, star, kind,
-                        any(n in _CONTEXT_MANAGERS for n in last), lazy, owner)
+                        any(n in _CONTEXT_MANAGERS for n in last), lazy, owner,
+                        _builds_anew(func, last))
+
+
+_CACHING = ("lru_cache", "cache", "cached_property", "memoize", "memoized", "cached",
+            "singleton", "once")
+
+
+def _builds_anew(func: FunctionFacts, decorators: List[str]) -> bool:
+    """Every return hands back a call made there (`return redis.Redis(...)`, or a local bound
+    only to calls), and nothing caches the function."""
+    if not func.returns or any(n in _CACHING for n in decorators):
+        return False
+    for value in func.returns:
+        if isinstance(value, cst.Name):
+            bound = func.locals.get(value.value)
+            if not bound or not all(isinstance(v, cst.Call) for v in bound) or \
+                    value.value in func.params:
+                return False
+        elif not isinstance(value, cst.Call):
+            return False
+    return True
 
 
 def _decorator_name(expr: cst.BaseExpression) -> str:
