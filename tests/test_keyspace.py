@@ -89,3 +89,26 @@ def test_other_modules_bound_the_keys_of_this_one(tmp_path: Path):
     assert lint_paths(files, settings, rules, jobs=1, cache=cache).findings == []
     warm = lint_paths(files, settings, rules, jobs=1, cache=cache)
     assert warm.findings == [] and warm.parsed == 0
+
+
+def test_scan_records_hash_fields_removed_or_expired():
+    found = _scan("""
+        import redis
+        r = redis.Redis()
+        AVATARS = "avatars"
+        def forget(uid, self_key):
+            r.hdel(AVATARS, uid)
+            r.hexpire("seen", 60, uid)
+            r.hdel(self_key, uid)
+    """)
+    assert found["hash"] == ["*", "avatars", "seen"]
+
+
+def test_pattern_index_answers_like_matches_any():
+    patterns = ["user:*", "user:*:name", "queue:emails", "*:tmp", "a?c", "job:[ab]", "plain"]
+    index = keyspace.PatternIndex(patterns)
+    for probe in ("user:*", "user:1", "user:*:name", "queue:*", "queue:emails", "x:tmp", "abc",
+                  "job:a", "job:*", "plain", "plainer", "other:*", "*", "u*", ""):
+        assert index.overlaps(probe) == keyspace.matches_any(probe, patterns), probe
+    assert not keyspace.PatternIndex([]).overlaps("user:*")
+

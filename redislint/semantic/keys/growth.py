@@ -5,8 +5,9 @@
   which only updates members, nor only literal members, which are overwritten); None
   otherwise, or when `*args`/`**kwargs` hide the options.
 - `bounded_patterns(model)`: family -> key patterns something in the module or the project
-  drains, trims, expires or deletes (`redislint.semantic.keys.keyspace` for the project side; a
-  Lua script of the module that trims a family counts as trimming any key of it).
+  drains, trims (a hash: HDEL, HEXPIRE), expires or deletes (`redislint.semantic.keys.keyspace`
+  for the project side; a Lua script of the module that trims a family counts as trimming any
+  key of it).
 
 Timestamps are recognised from calls only (`time.time()`, `time.time_ns()`,
 `datetime.now()`/`utcnow()`/`today()`, `<anything>.timestamp()`), directly in the score or
@@ -44,6 +45,7 @@ _SCRIPT_BOUNDS = {
     "list": re.compile(r"\b(?:[LR]POP|BL?[LR]?POP|LMPOP|L?MOVE|RPOPLPUSH|LTRIM|LREM)\b", re.I),
     "zset": re.compile(r"\b(?:ZREM\w*|B?ZPOP\w*|B?ZMPOP)\b", re.I),
     "stream": re.compile(r"\b(?:XTRIM|XDEL|MAXLEN|MINID)\b", re.I),
+    "hash": re.compile(r"\b(?:HDEL|HGETDEL|H?P?EXPIRE(?:AT)?)\b", re.I),
     "any": re.compile(r"\b(?:P?EXPIRE(?:AT)?|DEL|UNLINK)\b", re.I),
 }
 _SCRIPT_CALL = re.compile(r"\b(?:redis|server)\.p?call\b")
@@ -126,11 +128,11 @@ def _time_names(call: "RedisCall", qualify: Qualify) -> Set[str]:
 
 # -- what bounds a key ---------------------------------------------------------------------
 def bounded_patterns(model: "SemanticModel") -> Dict[str, Set[str]]:
-    """Family ("list", "zset", "stream") -> patterns drained or trimmed in the module or the
-    project; "any" -> patterns expired or deleted (they bound a key of any family)."""
+    """Family ("list", "zset", "stream", "hash") -> patterns drained or trimmed in the module or
+    the project; "any" -> patterns expired or deleted (they bound a key of any family)."""
     calls = model.redis_calls
-    found: Dict[str, Set[str]] = {"list": set(), "zset": set(), "stream": set(),
-                                  "any": set(ttl_patterns(calls))}
+    found: Dict[str, Set[str]] = {family: set() for family in keyspace.FAMILIES}
+    found["any"] = set(ttl_patterns(calls))
     for call in calls:
         family = keyspace.family_of(call.command)
         lookup = call.scope.key_lookup
@@ -144,7 +146,7 @@ def bounded_patterns(model: "SemanticModel") -> Dict[str, Set[str]]:
                     found["any"].add(pattern)
     index = model.inferer.index
     if index is not None:
-        for family in ("list", "zset", "stream"):
+        for family in keyspace.FAMILIES:
             found[family] |= index.key_uses(family)
         found["any"] |= index.key_uses("expire") | index.key_uses("delete")
     for family in _script_bounds(model.module):

@@ -9,6 +9,7 @@ carries the patterns it bounds, per family:
   LMOVE/BLMOVE/RPOPLPUSH/BRPOPLPUSH, LTRIM, LREM);
 - `zset`: members removed (ZREM, ZREMRANGEBYSCORE/RANK/LEX, ZPOPMIN/ZPOPMAX, BZPOP*, ZMPOP);
 - `stream`: trimmed or deleted from (XTRIM, XDEL);
+- `hash`: fields removed (HDEL, HGETDEL) or expired (HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT);
 - `expire`: given a TTL (EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, SETEX/PSETEX, GETEX or SET with an
   expiry option);
 - `delete`: deleted (DEL, UNLINK, GETDEL).
@@ -23,6 +24,7 @@ generic helpers (`def touch(key, ttl): r.expire(key, ttl)`) say nothing about a 
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import re
 from typing import Callable, Dict, Iterable, List, Optional, Set
@@ -39,8 +41,10 @@ LIST_DRAINS = frozenset({"lpop", "rpop", "blpop", "brpop", "lmpop", "blmpop", "l
 ZSET_DRAINS = frozenset({"zrem", "zremrangebyscore", "zremrangebyrank", "zremrangebylex",
                          "zpopmin", "zpopmax", "bzpopmin", "bzpopmax", "zmpop", "bzmpop"})
 STREAM_DRAINS = frozenset({"xtrim", "xdel"})
+# Hash fields removed (HDEL, HGETDEL) or given a TTL of their own (HEXPIRE & co, Redis 7.4).
+HASH_DRAINS = frozenset({"hdel", "hgetdel", "hexpire", "hpexpire", "hexpireat", "hpexpireat"})
 FAMILIES: Dict[str, frozenset] = {"list": LIST_DRAINS, "zset": ZSET_DRAINS,
-                                  "stream": STREAM_DRAINS}
+                                  "stream": STREAM_DRAINS, "hash": HASH_DRAINS}
 TTL_WRITES = frozenset({"setex", "psetex"})
 DELETES = frozenset({"delete", "unlink", "getdel"})
 # Any key: the pattern recorded for a drain whose key cannot be read.
@@ -73,6 +77,48 @@ def overlap(a: str, b: str) -> bool:
 
 def matches_any(pattern: str, patterns: Iterable[str]) -> bool:
     return any(overlap(pattern, other) for other in patterns)
+
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def _literal_prefix(pattern: str) -> str:
+    match = _WILDCARD.search(pattern)
+    return pattern if match is None else pattern[:match.start()]
+
+
+class PatternIndex:
+    """Key globs indexed by their literal prefix: `overlaps(p)` answers `matches_any(p, globs)`
+    without trying every glob. Two globs can only overlap when one's literal prefix is a prefix
+    of the other's, so only those are tried."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self._exact = frozenset(patterns)
+        self._by_prefix: Dict[str, List[str]] = {}
+        for pattern in self._exact:
+            self._by_prefix.setdefault(_literal_prefix(pattern), []).append(pattern)
+        self._prefixes = sorted(self._by_prefix)
+
+    def __bool__(self) -> bool:
+        return bool(self._exact)
+
+    def overlaps(self, pattern: str) -> bool:
+        if pattern in self._exact:
+            return True
+        if not self._exact:
+            return False
+        prefix = _literal_prefix(pattern)
+        for end in range(len(prefix) + 1):
+            for other in self._by_prefix.get(prefix[:end], ()):
+                if overlap(pattern, other):
+                    return True
+        prefixes = self._prefixes
+        index = bisect.bisect_right(prefixes, prefix)
+        while index < len(prefixes) and prefixes[index].startswith(prefix):
+            if any(overlap(pattern, other) for other in self._by_prefix[prefixes[index]]):
+                return True
+            index += 1
+        return False
 
 
 def family_of(command: str) -> Optional[str]:
@@ -147,7 +193,8 @@ def patterns_of(exprs: Optional[List[cst.BaseExpression]],
 # -- the project scan -------------------------------------------------------------------------
 def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
          ) -> Dict[str, List[str]]:
-    """Family -> sorted key patterns this module drains (list/zset/stream) or expires."""
+    """Family -> sorted key patterns this module drains (list/zset/stream/hash), expires or
+    deletes."""
     if data is not None and _MENTIONS.search(data) is None:
         return {}
     functions = _function_facts(facts)
