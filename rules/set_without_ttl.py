@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import libcst as cst
 
@@ -13,9 +13,10 @@ from redislint.semantic.keys.expiry import (
     ttl_patterns,
 )
 from redislint.semantic.keys.expressions import Key
-from redislint.semantic.keys.growth import is_timestamp
-from redislint.semantic.keys.keyspace import PatternIndex
+from redislint.semantic.keys.growth import bounded_patterns, is_timestamp
+from redislint.semantic.keys.keyspace import PatternIndex, named_pattern
 from redislint.semantic.model import RedisCall, Scope
+from redislint.semantic.names import string_value
 from redislint.semantic.redispy import write_ttl
 
 # What to write instead, per command: each can carry a TTL in the same command.
@@ -27,13 +28,15 @@ _INSTEAD = {
     "msetnx": "write each key with `set(k, v, nx=True, ex=t)` in one `pipeline()`",
 }
 _MULTI_KEY = ("mset", "msetnx")
+# Hash writes that add a field: one field per entity makes the hash grow like one key per entity.
+_HASH_FIELDS = ("hset", "hsetnx", "hmset")
 
 
 class SetWithoutTtl(Rule):
     """
     ## What it does
     Flags a write that leaves data in Redis with no expiry, when no
-    EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT of that key follows in the same function, in two shapes:
+    EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT of that key follows in the same function, in three shapes:
     - a string written with SET, SETNX, GETSET, MSET or MSETNX without an expiry
       (`ex`/`px`/`exat`/`pxat`, or `keepttl=True`) to a key built from a value
       (`f"user:{uid}"`, `"cache:" + url`, a key parameter): one key per user, request or URL,
@@ -44,6 +47,11 @@ class SetWithoutTtl(Rule):
       cached value that is never refreshed. This rule owns it rather than RL401
       (missing-invalidation) because the defect is the missing TTL itself: there may be no
       database write to pair it with, and a TTL (or a delete when the source changes) is the fix;
+    - HSET, HSETNX or HMSET of a field named by a value (`r.hset("avatars", uid, url)`, a
+      `mapping=` dict or comprehension with such keys) into one fixed hash that nothing in the
+      module or project expires, deletes, or trims with HDEL/HGETDEL/HEXPIRE (a Lua script of
+      the module that does counts): a field per entity grows the hash like one key per entity
+      without a TTL.
 
     Stays silent on:
     - `setex`/`psetex` (they set a TTL; RL901 suggests `set(..., ex=)` instead);
@@ -62,6 +70,9 @@ class SetWithoutTtl(Rule):
       state (a word such as version, schema, config, settings, flag, feature, leader, master,
       owner, migration, revision, counter, cursor, offset, checkpoint, last, heartbeat, state,
       status: `app:schema_version`, `FEATURE_FLAGS`, `lastRun`); MSET/MSETNX of fixed keys;
+    - hashes with fixed fields (`hset(f"user:{uid}", "name", n)`), fields from a loop over
+      literals (`for page in ("home", "cart")`), unknown fields (`mapping=data`), hashes whose
+      key is built from a value, or whose name says they are configuration or state;
     - keys whose life the code manages: the module deletes the same key (a flag set by
       `pause()` and deleted by `resume()`, however it is spelt: `self._pause_key`, a helper
       `_key(job)`, a local bound once to the same expression), or the module or project
@@ -77,7 +88,7 @@ class SetWithoutTtl(Rule):
 
     ## Why is this bad?
     A key written without a TTL stays in Redis until something deletes it. Keys made per user,
-    per request or per URL pile up until `maxmemory` is
+    per request or per URL (or fields per user in one hash) pile up until `maxmemory` is
     reached; then Redis either evicts keys you meant to keep or, with the default `noeviction`
     policy, refuses every write. A cached value without a TTL is also never refreshed if the
     code that invalidates it misses a path: a fixed key that nothing deletes serves the first
@@ -102,9 +113,11 @@ class SetWithoutTtl(Rule):
     `ex=<default-ttl>` to the `set(...)` (a fixed key's too). Without it there is no fix: the
     right TTL depends on the data, and redislint never invents one. Unsafe because the
     configured default is not a choice made for this key: data that must outlive it now
-    disappears after that many seconds. No fix for SETNX, GETSET, MSET and MSETNX (no TTL option; RL901 turns SETNX and
-    GETSET into SET first), for a SET that passes any `ex`/`px`/`exat`/`pxat`/`keepttl`
-    (even `ex=None`: the value is someone's decision), or `*args`/`**kwargs`.
+    disappears after that many seconds. No fix for SETNX, GETSET, MSET and MSETNX (no TTL
+    option; RL901 turns SETNX and GETSET into SET first), for a SET that passes any
+    `ex`/`px`/`exat`/`pxat`/`keepttl` (even `ex=None`: the value is someone's decision), or
+    `*args`/`**kwargs`, nor for HSET: a TTL on the whole hash would drop every entity's field
+    at once (HEXPIRE, Redis 7.4, expires fields one by one).
     """
 
     code = "RL101"
@@ -115,6 +128,10 @@ class SetWithoutTtl(Rule):
                      "expiry, and nothing deletes or expires it: a cached value that is never "
                      "refreshed. Pass `ex=`/`px=`, or delete the key when its source changes "
                      "(see `redislint patterns caching`)")
+    hash_message = ("`{command}` adds a field per entity to the hash `{key}`, which nothing "
+                    "expires, deletes or HDELs: it grows like one key per entity without a TTL. "
+                    "HDEL fields that are done with, or store one key per entity with "
+                    "`set(k, v, ex=t)` (see `redislint patterns caching`)")
     pattern = "caching"
     fix_safety = "unsafe"
 
@@ -183,9 +200,21 @@ class SetWithoutTtl(Rule):
               '    r.set("FEATURE_FLAGS", build)\n'
               'def refresh(value):\n    r.set("report", value)\ndef reset():\n    r.delete("report")\n'
               'def warm(value):\n    r.set("stats", value)\ndef tick():\n    r.expire("stats", 60)\n'),
-        Valid('import redis\nclass Crypto:\n    VERSION = "sd/crypto/version"\n'
+        Valid('import redis\nclass Crypto:\n    FINGERPRINTS = "sd/crypto/fingerprints"\n'
+              '    VERSION = "sd/crypto/version"\n'
               '    def __init__(self):\n        self.r = redis.Redis()\n'
-              '    def remember(self, fp):\n        self.r.set(self.VERSION, fp)\n'),
+              '    def remember(self, sid, fp):\n        self.r.hset(self.FINGERPRINTS, sid, fp)\n'
+              '        self.r.set(self.VERSION, fp)\n'
+              '    def forget(self, sid):\n        self.r.hdel(self.FINGERPRINTS, sid)\n'),
+        # hashes: fixed fields, a hash HDELed or expired, configuration, unknown fields
+        Valid('import redis\nr = redis.Redis()\nORDERS = "orders"\n'
+              'def save(uid, oid, name, order, fields):\n    r.hset(f"user:{uid}", "name", name)\n'
+              '    r.hset(ORDERS, oid, order)\n    r.hset("config", name, order)\n'
+              '    r.hset("jobs", oid, order)\n    r.expire("jobs", 3600)\n'
+              '    r.hset("totals", mapping=fields)\n    r.hset("meta", mapping={"a": 1})\n'
+              'def drop(oid):\n    r.hdel(ORDERS, oid)\n'
+              'def reset():\n    for page in ("home", "cart"):\n        r.hset("views", page, 0)\n'
+              '    r.hset("hits", mapping={p: 0 for p in ["home", "cart"]})\n'),
         Valid('import redis\nr = redis.Redis()\ndef test_roundtrip(uid):\n    r.set(f"user:{uid}", 1)\n'),
         Valid('from redis.asyncio import Redis\nasync def touch(r: Redis, sid):\n'
               '    await r.set(f"sess:{sid}", 1)\n    await r.pexpire("sess:" + sid, 5000)\n'),
@@ -235,10 +264,15 @@ class SetWithoutTtl(Rule):
         # a fixed key holding a computed value that nothing deletes or expires
         Invalid('import redis\nr = redis.Redis()\nr.set("data", value)\n'
                 'def cache(rows):\n    r.set("cache:report", render(rows))\n', count=2),
+        # a field per entity into one hash nothing HDELs, deletes or expires
+        Invalid('import redis, json\nr = redis.Redis()\nPROFILES = "profiles"\n'
+                'def remember(uid, profile):\n    r.hset(PROFILES, uid, json.dumps(profile))\n'
+                'def prices(rows):\n    r.hset("prices", mapping={sku: p for sku, p in rows})\n'
+                'def seen(uid):\n    r.hsetnx("first_seen", uid, 1)\n', count=3),
         # a class attribute bound once to a literal is a fixed key too
-        Invalid('import redis\nclass Report:\n    KEY = "report:html"\n'
+        Invalid('import redis\nclass Crypto:\n    FINGERPRINTS = "sd/crypto/fingerprints"\n'
                 '    def __init__(self):\n        self.r = redis.Redis()\n'
-                '    def remember(self, html):\n        self.r.set(self.KEY, html)\n'),
+                '    def remember(self, sid, fp):\n        self.r.hset(self.FINGERPRINTS, sid, fp)\n'),
         # no fix even so: SETNX has no TTL option, `ex=None` is spelt out
         Invalid('import redis\nr = redis.Redis()\ndef claim(job, uid):\n    r.setnx(f"job:{job}", 1)\n'
                 '    r.set(f"user:{uid}", 1, ex=None)\n', settings={"default-ttl": 3600}, count=2),
@@ -264,6 +298,7 @@ class SetWithoutTtl(Rule):
                               self.model.facts)
         expired = PatternIndex(patterns | (index.key_uses("expire") if index is not None
                                            else frozenset()))
+        hashes: Optional[PatternIndex] = None
         for call, kind, expiry, key in pending:
             if ttl_concern(call, patterns, self.settings, expiry) is not None:
                 continue
@@ -271,11 +306,19 @@ class SetWithoutTtl(Rule):
                 continue
             if key is not None and expired.overlaps(key.pattern):
                 continue  # a fixed key given a TTL elsewhere in the module or the project
+            if kind == "hash" and key is not None:
+                if hashes is None:
+                    bounded = bounded_patterns(self.model)
+                    hashes = PatternIndex(bounded["hash"] | bounded["any"])
+                if hashes.overlaps(key.pattern):
+                    continue
             if in_test_code(self.model, call.ancestors):
                 continue
             self.report(call.node, self._message(call, kind, key), fix=self._fix(call))
 
     def _message(self, call: RedisCall, kind: str, key: Optional[Key]) -> str:
+        if kind == "hash":
+            return self.hash_message.format(command=call.command, key=key)
         if kind == "fixed":
             return self.fixed_message.format(command=call.command, key=key)
         what = "keys" if call.command in _MULTI_KEY else "a key"
@@ -295,19 +338,27 @@ class SetWithoutTtl(Rule):
         expiry: Optional[ScopeExpiry] = None
         for call in scope.calls:
             command = call.command
-            if command not in _INSTEAD:
+            if command not in _INSTEAD and command not in _HASH_FIELDS:
                 continue
             if call.has_star_args or call.receiver.role not in ("client", "pipeline"):
                 continue
-            if write_ttl(call) is not False:
-                continue
-            keys = self._written_keys(call)
-            kind = "ttl"
-            fixed = fixed_key(call, self.model.facts) if command not in _MULTI_KEY else None
-            if fixed is not None or all(key is not None and key.is_literal for key in keys):
-                if fixed is None or not self._fixed_cache(call, fixed):
-                    continue  # fixed keys are meant to persist: see the docs
-                kind = "fixed"  # `fixed` is the key
+            fixed: Optional[Key] = None
+            if command in _HASH_FIELDS:
+                fixed = self._grown_hash(call)
+                if fixed is None:
+                    continue
+                keys: List[Optional[Key]] = [call.key]
+                kind = "hash"
+            else:
+                if write_ttl(call) is not False:
+                    continue
+                keys = self._written_keys(call)
+                kind = "ttl"
+                fixed = fixed_key(call, self.model.facts) if command not in _MULTI_KEY else None
+                if fixed is not None or all(key is not None and key.is_literal for key in keys):
+                    if fixed is None or not self._fixed_cache(call, fixed):
+                        continue  # fixed keys are meant to persist: see the docs
+                    kind = "fixed"  # `fixed` is the key
             if expiry is None:
                 expiry = ScopeExpiry(scope.calls)
             # Keys this function also writes with a TTL, or expires after this write: there,
@@ -329,6 +380,22 @@ class SetWithoutTtl(Rule):
             return False
         return not is_timestamp(value, self.model.qualified_name)
 
+    def _grown_hash(self, call: RedisCall) -> Optional[Key]:
+        """The hash an HSET/HSETNX/HMSET adds a field named by a value (one per entity) to,
+        when it is one fixed hash that does not say it is configuration or state."""
+        facts = self.model.facts
+        key = fixed_key(call, facts)
+        if key is None or named_pattern(key) is None or names_permanent_state(key):
+            return None
+        if call.command == "hmset":
+            fields = _mapping_fields(call.arg(1, "mapping"))
+        else:
+            field = call.arg(1, "key")
+            fields = [field] if field is not None else _mapping_fields(call.arg(3, "mapping"))
+        grows = any(field is not None and not is_constant(field, call, facts)
+                    and not _literal_loop(field, call) for field in fields)
+        return key if grows else None
+
     def _instead(self, call: RedisCall) -> str:
         if call.command == "getset" and self.settings.target_redis_version < (6, 2):
             return "send it with an `expire` in one `pipeline()` (`set(..., get=True)` needs 6.2)"
@@ -347,10 +414,42 @@ class SetWithoutTtl(Rule):
 
 class _Candidate(NamedTuple):
     """A write that may be reported when the module is complete. `kind`: "ttl" (a key with a
-    variable part) or "fixed" (a fixed key holding a computed value); `key`: the fixed key,
-    for the latter."""
+    variable part), "fixed" (a fixed key holding a computed value) or "hash" (a field per
+    entity into one fixed hash); `key`: the fixed key, for the last two."""
 
     call: RedisCall
     kind: str
     expiry: ScopeExpiry
     key: Optional[Key]
+
+
+def _literal_loop(field: cst.BaseExpression, call: RedisCall) -> bool:
+    """`field` is the target of a loop over literals around the call, or of the comprehension
+    that builds its mapping (`for page in ("home", "cart")`): a few fixed fields."""
+    if not isinstance(field, cst.Name):
+        return False
+    loops: List[Tuple[cst.BaseExpression, cst.BaseExpression]] = []
+    mapping = call.arg(1 if call.command == "hmset" else 3, "mapping")
+    if isinstance(mapping, cst.DictComp):
+        comp: Optional[cst.CompFor] = mapping.for_in
+        while comp is not None:
+            loops.insert(0, (comp.target, comp.iter))
+            comp = comp.inner_for_in
+    loops += [(node.target, node.iter) for node in reversed(call.ancestors)
+              if isinstance(node, cst.For)]  # innermost first
+    for target, iterable in loops:
+        if isinstance(target, cst.Name) and target.value == field.value:
+            return isinstance(iterable, (cst.Tuple, cst.List, cst.Set)) and all(
+                isinstance(el, cst.Element) and string_value(el.value) is not None
+                for el in iterable.elements)
+    return False
+
+
+def _mapping_fields(mapping: Optional[cst.BaseExpression]) -> List[Optional[cst.BaseExpression]]:
+    """The field expressions of a `mapping=` dict (a comprehension's key expression); nothing
+    when the mapping is not spelt out (its fields are unknown)."""
+    if isinstance(mapping, cst.Dict):
+        return [el.key if isinstance(el, cst.DictElement) else None for el in mapping.elements]
+    if isinstance(mapping, cst.DictComp):
+        return [mapping.key]
+    return []

@@ -112,3 +112,29 @@ def test_pattern_index_answers_like_matches_any():
         assert index.overlaps(probe) == keyspace.matches_any(probe, patterns), probe
     assert not keyspace.PatternIndex([]).overlaps("user:*")
 
+
+HASH_WRITER = """
+    import redis
+    r = redis.Redis()
+    def remember(uid, url):
+        r.hset("avatars", uid, url)
+"""
+HASH_CLEANER = """
+    from .writer import r
+    def forget(uid):
+        r.hdel("avatars", uid)
+"""
+
+
+def test_another_module_that_hdels_a_hash_bounds_it(tmp_path: Path):
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "writer.py").write_text(textwrap.dedent(HASH_WRITER))
+    settings = Settings(select=("RL101",), root=tmp_path)
+    rules = registry.select(settings)
+    alone = lint_paths([package / "writer.py"], settings, rules, jobs=1)
+    assert [f.code for f in alone.findings] == ["RL101"]
+    (package / "cleaner.py").write_text(textwrap.dedent(HASH_CLEANER))
+    together = lint_paths(sorted(package.glob("*.py")), settings, rules, jobs=1)
+    assert together.findings == []
