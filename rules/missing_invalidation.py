@@ -35,7 +35,8 @@ class MissingInvalidation(Rule):
     name of the saved variable (and the model it was loaded or built from). The module caches an
     entity when it reads or writes (`get`, `set`, `hget`, `hset`, ...) a key whose template has
     a literal segment naming it: followed by an id (`user:{}`), ending the key (`cache:users`,
-    `user:{}:orders`) or followed by a collection word (`users:all`, `user:by_email:{}`);
+    `user:{}:orders`), followed by a collection word (`users:all`, `user:by_email:{}`), or
+    followed by one part of the entity and an id (`product:price:{}`: `entity:part:{id}`);
     `users:last_active_at` is a buffer of one column, not a cache of users. Names are compared
     case- and separator-insensitively, singular or plural:
     table `users`, `user_profiles`, model `User`, `UserProfile`, variable `user` match keys
@@ -141,6 +142,14 @@ class MissingInvalidation(Rule):
               'def rename(db, uid, name):\n'
               '    db.execute("UPDATE users SET name = ? WHERE id = ?", (name, uid))\n'
               '    invalidate_user(uid)\n'),
+        # `entity:part:{id}` invalidated; a buffer of one column (`users:last_active_at`) is
+        # not a cache of users
+        Valid(_HEAD + 'def price(pid):\n    return r.get(f"product:price:{pid}")\n'
+              'def set_price(db, pid, p):\n'
+              '    db.execute("UPDATE products SET price = ? WHERE id = ?", (p, pid))\n'
+              '    r.delete(f"product:price:{pid}")\n'
+              'def seen(db, uid, now):\n    r.hset("users:last_active_at", uid, now)\n'
+              '    db.execute("UPDATE users SET active = 1 WHERE id = ?", (uid,))\n'),
         # a lock (`set(..., nx=True)`) on a user key is not a cache of users
         Valid(_HEAD + 'def rename(db, uid, name):\n'
               '    if r.set(f"lock:user:{uid}", 1, nx=True, ex=5):\n'
@@ -187,6 +196,10 @@ class MissingInvalidation(Rule):
                 '@receiver(post_save, sender=User)\ndef _forget(sender, instance, **kwargs):\n'
                 '    r.delete(f"user:{instance.pk}")\n'
                 'def deactivate(ids):\n    User.objects.filter(pk__in=ids).update(active=False)\n'),
+        # `entity:part:{id}` names the entity: `product:price:{}` caches products
+        Invalid(_HEAD + 'def price(pid):\n    return r.get(f"product:price:{pid}")\n'
+                'def discontinue(db, pid):\n'
+                '    db.execute("DELETE FROM products WHERE id = ?", (pid,))\n'),
         # an insert goes stale in a collection cache without a hole
         Invalid(_HEAD + 'import json\n'
                 'def all_users(db):\n    return json.loads(r.get("users:all") or "[]")\n'

@@ -15,8 +15,9 @@ Entity matching (documented in RL401): names are lower-cased, stripped of everyt
 and digits (`user_profile`, `UserProfile`, `user-profile` all become `userprofile`), a schema or
 module prefix is dropped (`public.users` -> `users`) and the result is made singular with simple
 English rules (`users` -> `user`, `categories` -> `category`, `addresses` -> `address`,
-`people` -> `person`). A key template names every literal segment between `:`, `/`, `|`, `#`,
-`.` and the holes: `app:user:{}:orders` names `app`, `user` and `order`.
+`people` -> `person`). A key template names the literal segments between `:`, `/`, `|`, `#`,
+`.` and the holes that an id, a collection word, one more segment and an id, or the end of the
+key follow: `app:user:{}:orders` names `app`, `user` and `order`.
 """
 
 from __future__ import annotations
@@ -138,17 +139,20 @@ def singular(word: str) -> str:
 
 def key_entities(template: str) -> FrozenSet[str]:
     """The entities a key template names. A literal segment names one when an id follows it
-    (`user:{}`, `user_{}`), when it ends the key (`cache:users`, `user:{}:orders`), or when a
-    collection or lookup word follows it (`users:all`, `users:count`, `user:by_email:{}`).
-    `users:last_active_at` names `lastactiveat`, not `user`: a per-field buffer, not a cache
-    of users."""
+    (`user:{}`, `user_{}`), when it ends the key (`cache:users`, `user:{}:orders`), when a
+    collection or lookup word follows it (`users:all`, `users:count`, `user:by_email:{}`), or
+    when one part of the entity and then an id follow it (`product:price:{}` names `product`
+    and `price`: `entity:part:{id}`). `users:last_active_at` names `lastactiveat`, not `user`:
+    a per-field buffer, not a cache of users."""
     tokens = [t for t in _KEY_TOKENS.findall(template) if t.strip(":/|#. \t")]
     found = set()
     for index, token in enumerate(tokens):
         if token == "{}":
             continue
         following = tokens[index + 1] if index + 1 < len(tokens) else None
-        if following is None or following == "{}" or _collection_word(following):
+        after = tokens[index + 2] if index + 2 < len(tokens) else None
+        if following is None or following == "{}" or _collection_word(following) or \
+                after == "{}":
             name = entity(token)
             if name:
                 found.add(name)
