@@ -296,9 +296,10 @@ class MissingInvalidation(Rule):
                                           for r in self._records if r.signal):
                     continue
                 pattern = sorted(cached.values())[0]
-                self.report(record.node, self.message.format(
+                # At the write itself: the line to fix, and the one a reviewer reads.
+                self.report(write.node, self.message.format(
                     function=record.node.name.value, entity=write.label,  # type: ignore
-                    pattern=pattern.replace("{}", "*")), end=write.node)
+                    pattern=pattern.replace("{}", "*")))
                 break
 
     def _cached_templates(self, write) -> Dict[str, str]:
