@@ -138,3 +138,58 @@ def test_another_module_that_hdels_a_hash_bounds_it(tmp_path: Path):
     (package / "cleaner.py").write_text(textwrap.dedent(HASH_CLEANER))
     together = lint_paths(sorted(package.glob("*.py")), settings, rules, jobs=1)
     assert together.findings == []
+
+
+CACHES = """
+    import redis
+    from django.core.cache import cache
+    r = redis.Redis()
+    _local = {}
+    def user(uid):
+        return r.get(f"user:{uid}")
+    def search(term):
+        return cache.get(f"search:{term}")
+    def order(oid):
+        return _local.get(f"order:{oid}")
+    def forget_account(aid):
+        r.delete(f"account:{aid}")
+    def account(aid):
+        found = r.get(f"account:{aid}")
+        if found is None:
+            r.set(f"account:{aid}", 1, ex=60)
+        return found
+"""
+WRITES = """
+    from .caches import r, forget_account, account
+    def ban(db, uid):
+        r.incr("bans")
+        db.execute("UPDATE users SET banned = 1 WHERE id = ?", (uid,))
+    def purge(db, term, oid):
+        r.incr("purges")
+        db.execute("DELETE FROM searches WHERE term = ?", (term,))
+        db.execute("DELETE FROM orders WHERE id = ?", (oid,))
+    def close(db, aid):
+        r.incr("closes")
+        db.execute("UPDATE accounts SET open = 0 WHERE id = ?", (aid,))
+        forget_account(aid)
+    def reopen(db, aid):
+        r.incr("reopens")
+        db.execute("UPDATE accounts SET open = 1 WHERE id = ?", (aid,))
+        return account(aid)
+"""
+
+
+def test_rl401_sees_the_entities_other_modules_cache_in_redis(tmp_path: Path):
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "caches.py").write_text(textwrap.dedent(CACHES))
+    (package / "writes.py").write_text(textwrap.dedent(WRITES))
+    settings = Settings(select=("RL401",), root=tmp_path)
+    rules = registry.select(settings)
+    result = lint_paths(sorted(package.glob("*.py")), settings, rules, jobs=1)
+    # users: cached through a Redis client elsewhere; searches (Django's cache) and orders (a
+    # dict) are not Redis caches; `close` calls the other module's invalidator; `reopen` only
+    # calls a function that fills the cache on a miss, which refreshes nothing.
+    found = sorted((f.start[0], f.message.split("`")[1]) for f in result.findings)
+    assert found == [(5, "ban"), (16, "reopen")]

@@ -12,10 +12,14 @@ carries the patterns it bounds, per family:
 - `hash`: fields removed (HDEL, HGETDEL) or expired (HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT);
 - `expire`: given a TTL (EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, SETEX/PSETEX, GETEX or SET with an
   expiry option);
-- `delete`: deleted (DEL, UNLINK, GETDEL).
+- `delete`: deleted (DEL, UNLINK, GETDEL);
+- `cache:<entity>`, `invalidates:<entity>`, `signals:<entity>`: the entities the module caches
+  and the functions that invalidate them (`redislint.semantic.context.database`, for RL401).
 
 The project scan is syntactic: any `x.<command>(key, ...)` counts whatever `x` is, since these
-facts only ever silence a rule. Keys are normalised like `redislint.semantic.keys.expressions` does, with
+facts only ever silence a rule. The `cache:` family is the exception (it makes RL401 look at an
+entity), so its entries carry what the receiver is known to be, checked against the project
+index by the module that reads them (`database.receiver_known`). Keys are normalised like `redislint.semantic.keys.expressions` does, with
 module constants and a function's simple locals resolved. A pop or trim whose key cannot be
 read at all (`r.rpop(self.key)`, `r.brpop(queues)`) is recorded as the pattern `*`: it may
 drain any key of its family. Expiries and deletions of unreadable keys are not recorded:
@@ -31,6 +35,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Set
 
 import libcst as cst
 
+from redislint.semantic.context.database import (
+    CACHE_COMMANDS, INVALIDATE_COMMANDS, project_cache_uses,
+)
 from redislint.semantic.facts import FunctionFacts, ModuleFacts
 from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.redispy import EXPIRE_COMMANDS, TTL_OPTIONS
@@ -60,6 +67,9 @@ _MENTIONS = re.compile(rb"\.\s*(?:" + b"|".join(
     re.escape(c.encode()) for c in sorted(_ALL_COMMANDS - {"set"}, key=len, reverse=True))
     + rb"|set\s*\([^)]*\b(?:ex|px|exat|pxat)\s*=)\s*\(?")
 _WORD = re.compile(r"[A-Za-z0-9]")
+_CACHE_MENTIONS = re.compile(rb"\.\s*(?:" + b"|".join(
+    re.escape(c.encode()) for c in sorted(CACHE_COMMANDS | INVALIDATE_COMMANDS, key=len,
+                                          reverse=True)) + rb")\s*\(")
 
 
 def named_pattern(key: Optional[Key]) -> Optional[str]:
@@ -194,9 +204,15 @@ def patterns_of(exprs: Optional[List[cst.BaseExpression]],
 def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
          ) -> Dict[str, List[str]]:
     """Family -> sorted key patterns this module drains (list/zset/stream/hash), expires or
-    deletes."""
-    if data is not None and _MENTIONS.search(data) is None:
-        return {}
+    deletes; and the entities it caches and invalidates
+    (`redislint.semantic.context.database.project_cache_uses`)."""
+    found = _bounds(module, facts) if data is None or _MENTIONS.search(data) else {}
+    if data is None or _CACHE_MENTIONS.search(data):
+        found.update(project_cache_uses(module, facts))
+    return found
+
+
+def _bounds(module: cst.Module, facts: ModuleFacts) -> Dict[str, List[str]]:
     functions = _function_facts(facts)
     found: Dict[str, Set[str]] = {}
     func: Optional[FunctionFacts] = None
