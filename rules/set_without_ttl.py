@@ -64,7 +64,9 @@ class SetWithoutTtl(Rule):
       function normalises (`ttl = ttl or 3600`); leaving it out is then a caller's explicit
       choice. Not when it is a parameter defaulting to `None` or `0` (or `self.ttl` set once
       from such a parameter of `__init__`): then the path without a TTL is the default one, and
-      it is flagged. The same holds for an EXPIRE that follows only when such a TTL is given;
+      it is flagged. The same holds for an EXPIRE that follows only when such a TTL is given.
+      A single `r.set(k, v, ex=ttl)` with `ttl=None` is not flagged: it passes an expiry
+      option, and the rule only judges a write that leaves the option out;
     - fixed keys that hold a constant (`r.set("feature:new-checkout", 1)`, flags and markers),
       a time stamp (`time.time()`, `datetime.now()`...), or whose name says it is permanent
       state (a word such as version, schema, config, settings, flag, feature, leader, master,

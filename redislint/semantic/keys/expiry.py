@@ -10,6 +10,17 @@ Three rules look at writes without an expiry, each with its own diagnosis of the
 
 `ttl_concern(call, ttl_patterns, settings)` answers which of the first two a call is, so a
 write is reported once, by the rule with the most precise message.
+
+Also, each built once and then asked per call (no rescan of the scope or module per call):
+
+- `ScopeExpiry(scope.calls)`: which keys a function writes with a TTL and where it expires
+  them; `normal=True` leaves out TTLs that are off by default (`off_by_default`: a
+  `ttl=None` / `timeout=0` parameter, or `self.ttl` set from one).
+- `ManagedKeys(calls, project_deletes, facts)`: the keys the module deletes (the same key, by
+  `key_identity`: a bare parameter is the same key only in its own function) or whose pattern
+  the module or project deletes.
+- `fixed_key`, `is_constant`, `names_permanent_state`: a key with no variable part (literal,
+  module constant, class attribute), a value written as a constant, a key named as state.
 """
 
 from __future__ import annotations
@@ -105,9 +116,15 @@ def function_facts(facts: "ModuleFacts") -> Dict[int, FunctionFacts]:
 
 def key_identity(key: Optional[Key], scope: "Scope", functions: Dict[int, FunctionFacts]
                  ) -> Optional[Tuple[Key, Owner]]:
-    """A key read in `scope` and where the names that start its holes are bound (see
-    `key_owner`); a hole that is a local bound once (`name = self._task_name(task_id)`) stands
-    for that expression, so two functions that build the key the same way name the same key."""
+    """A key read in `scope`, and where the names that start its holes are bound: None when
+    they all come from the module (or the key is literal, or built by a module helper,
+    `make_key(k)`), so the key means the same in every function; ("class", id) when the
+    innermost one is the method's `self` (`self._pause_key`, `self._key(job)`: the same key in
+    every method of the class); ("scope", id) when it is a parameter or local of a function:
+    `key` in `def put(key, v)` and `key` in `def drop(key)` are two bare parameters that happen
+    to share a name, not one key. A hole that is a local bound once (`name =
+    self._task_name(task_id)`) stands for that expression, so two functions that build the key
+    the same way name the same key."""
     if key is None:
         return None
     if not key.parts:
@@ -119,17 +136,6 @@ def key_identity(key: Optional[Key], scope: "Scope", functions: Dict[int, Functi
         parts.append(text)
         owners.append((depth, owner))
     return Key(key.template, tuple(parts)), max(owners, key=lambda o: o[0])[1]
-
-
-def key_owner(call: "RedisCall") -> Owner:
-    """Where the names that start `call.key`'s holes are bound: None when they all come from the
-    module (or the key is literal, or built by a module helper, `make_key(k)`), so the key means
-    the same in every function; ("class", id) when the innermost one is the method's `self`
-    (`self._pause_key`, `self._key(job)`: the same key in every method of the class);
-    ("scope", id) when it is a parameter or local of a function: `key` in `def put(key, v)` and
-    `key` in `def drop(key)` are two bare parameters that happen to share a name, not one key."""
-    found = key_identity(call.key, call.scope, {})
-    return found[1] if found is not None else None
 
 
 def _part_owner(part: str, scope: Optional["Scope"], functions: Dict[int, FunctionFacts],
@@ -162,7 +168,7 @@ def _part_owner(part: str, scope: Optional["Scope"], functions: Dict[int, Functi
 class ManagedKeys:
     """The keys whose life the code ends itself: deleted (DEL/UNLINK/GETDEL) in the module, by
     the same key (however it is spelt, `self._pause_key`, in the same function or class when its
-    holes are local names: see `key_owner`) or by a pattern, or deleted by pattern elsewhere in
+    holes are local names: see `key_identity`) or by a pattern, or deleted by pattern elsewhere in
     the project. Built once per module; each question is a set look-up and a pattern match."""
 
     def __init__(self, calls: Iterable["RedisCall"], project_deletes: Iterable[str] = (),
@@ -196,13 +202,6 @@ class ManagedKeys:
             return True
         pattern = named_pattern(call.key)
         return pattern is not None and self.patterns.overlaps(pattern)
-
-
-def lifetime_managed(call: "RedisCall", calls: Iterable["RedisCall"],
-                     project_deletes: Iterable[str] = ()) -> bool:
-    """`ManagedKeys(calls, project_deletes).deleted(call)`, for one question (build the index
-    once when asking about many calls)."""
-    return ManagedKeys(calls, project_deletes).deleted(call)
 
 
 # -- is the TTL the normal path? -------------------------------------------------------------
@@ -330,6 +329,8 @@ PERMANENT_WORDS = frozenset({
     "generation", "seq", "sequence", "counter", "cursor", "offset", "checkpoint", "watermark",
     "last", "heartbeat", "started", "startup", "boot", "deploy", "deployed", "release", "build",
     "installed", "initialized", "init", "state", "status", "secret", "salt", "registry",
+    # aggregates of a bounded set of fields: a snapshot that is state, not a cache per entity
+    "meta", "metadata", "info", "metrics", "stats", "totals",
 })
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 
