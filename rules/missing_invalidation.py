@@ -4,9 +4,10 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.context.database import (
-    ANY_ENTITY, CACHE_COMMANDS, CACHED, INVALIDATE_COMMANDS, INVALIDATES, SIGNALS,
-    FunctionWrites, WriteContext, db_write, entity, has_literal_text, is_commit,
-    is_invalidator, is_signal_handler, key_entities, key_template, reachable, receiver_known,
+    ANY_ENTITY, CACHE_COMMANDS, CACHED, INVALIDATE_COMMANDS, INVALIDATES, REDIS_CLIENTS,
+    REDIS_FACTORIES, SIGNALS, FunctionWrites, ProjectClients, WriteContext, db_write, entity,
+    has_literal_text, is_commit, is_invalidator, is_signal_handler, key_entities, key_template,
+    reachable,
 )
 from redislint.semantic.model import RedisCall
 
@@ -45,9 +46,10 @@ class MissingInvalidation(Rule):
     (`users:all`, `users:count`): a new row cannot be in a per-id cache yet.
 
     Other modules are read from the project index (`redislint.semantic.context.database`,
-    `project_cache_uses`): their cache keys count when the receiver is known to be Redis (a
-    client the index resolves, `redis.Redis(...)`, a Redis annotation), so Django's `cache`, a
-    dict or an unknown object elsewhere never makes an entity cached; their keys must have a
+    `project_cache_uses`): their cache keys count when the receiver is known to be Redis
+    (`redis.Redis(...)`, a Redis annotation, `get_redis_connection()`, a module global bound to
+    a client or a function returning one, in any module, `self.r` bound to one of those), so
+    Django's `cache`, a dict or an unknown object elsewhere never makes an entity cached; their keys must have a
     separator or an id (`user:{}`, not `user`). Only modules the runner lints are checked: a
     file that mentions neither redis nor a client name is skipped before parsing.
 
@@ -227,6 +229,7 @@ class MissingInvalidation(Rule):
         self._redis_nodes: Set[int] = set()
         self._projects: Dict[str, _ProjectEntity] = {}
         self._own: Optional[Set[str]] = None
+        self._clients: Optional[ProjectClients] = None
 
     # -- collection ---------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -391,8 +394,13 @@ class MissingInvalidation(Rule):
         return self._own
 
     def _receiver_known(self, receiver: str) -> bool:
-        index = self.model.inferer.index
-        return index is not None and receiver_known(receiver, index.lookup)
+        if self._clients is None:
+            index = self.model.inferer.index
+            if index is None:
+                return False
+            self._clients = ProjectClients(index.key_uses(REDIS_CLIENTS),
+                                           index.key_uses(REDIS_FACTORIES))
+        return self._clients.known(receiver)
 
     def _invalidates(self, start: str, entities: Set[str], by_name, edges) -> bool:
         for name in reachable(start, edges):

@@ -193,3 +193,26 @@ def test_rl401_sees_the_entities_other_modules_cache_in_redis(tmp_path: Path):
     # calls a function that fills the cache on a miss, which refreshes nothing.
     found = sorted((f.start[0], f.message.split("`")[1]) for f in result.findings)
     assert found == [(5, "ban"), (16, "reopen")]
+
+
+def test_scan_declares_the_clients_and_factories_other_modules_check_receivers_against():
+    module = cst.parse_module(textwrap.dedent("""
+        import redis
+        from .settings import URL
+        store = redis.Redis.from_url(URL)
+        def connect():
+            return redis.Redis()
+        def shared():
+            return store
+        def other():
+            return {}
+    """))
+    data = module.code.encode()
+    found = keyspace.scan(module, collect(module, "app.extensions"), data)
+    assert found["redis:clients"] == ["app.extensions.store"]
+    assert found["redis:factories"] == ["app.extensions.connect", "app.extensions.shared"]
+    from redislint.semantic.context.database import ProjectClients
+    known = ProjectClients(found["redis:clients"], found["redis:factories"])
+    assert known.known("name:app.extensions.store") and known.known("name:extensions.store")
+    assert known.known("call:app.extensions.connect") and not known.known("call:app.other")
+    assert not known.known("name:django.core.cache.cache") and known.known("redis")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -516,8 +516,13 @@ ANY_ENTITY = "*"
 # The receiver of a scanned call, told without the client inference (this scan runs before the
 # project index exists): "redis" when the syntax says so (`redis.Redis(...)`, an annotation, a
 # `get_redis_connection()`), "name:<qualified name>" / "call:<qualified name>" for a module
-# global, an imported name or a call of a factory, which the linting module asks the project
-# index about (`ProjectIndex.lookup`); no entry when nothing is known.
+# global, an imported name or a call of a factory; no entry when nothing is known. The module
+# that reads the entries checks the last two against the clients and factories the modules
+# declare in "redis:clients" / "redis:factories" (module globals bound to a client, functions
+# returning one, by the same syntactic evidence): only key uses, so this does not depend on how
+# the client inference answers.
+REDIS_CLIENTS = "redis:clients"
+REDIS_FACTORIES = "redis:factories"
 REDIS_RECEIVER = "redis"
 _REDIS_PACKAGES = frozenset({"redis", "valkey", "aioredis", "django_redis", "walrus",
                              "coredis"})
@@ -530,6 +535,7 @@ def project_cache_uses(module: cst.Module, facts: ModuleFacts) -> Dict[str, List
     """Family -> sorted entries (see above) for the caches and invalidations of one module."""
     scan = _CacheScan(facts)
     scan.walk(module)
+    scan.declare_clients()
     return {family: sorted(entries) for family, entries in scan.found.items()}
 
 
@@ -540,14 +546,32 @@ def _cache_like(template: str) -> bool:
         _NOT_A_KEY.search(template) is None
 
 
-def receiver_known(receiver: str, lookup: Callable[[str, bool], object]) -> bool:
-    """Whether a scanned receiver is a Redis client, `lookup` being `ProjectIndex.lookup`."""
-    if receiver == REDIS_RECEIVER:
-        return True
-    kind, _, name = receiver.partition(":")
-    if kind not in ("name", "call") or not name:
-        return False
-    return lookup(name, kind == "call") is not None
+class ProjectClients:
+    """The clients and client factories the project's modules declare (`redis:clients`,
+    `redis:factories`), matched by qualified name or by a dotted suffix of one (a tree linted
+    from inside a package spells its imports shorter than its module names)."""
+
+    def __init__(self, clients: Iterable[str], factories: Iterable[str]) -> None:
+        self._names = {False: _with_suffixes(clients), True: _with_suffixes(factories)}
+
+    def known(self, receiver: str) -> bool:
+        """Whether a scanned receiver is a Redis client."""
+        if receiver == REDIS_RECEIVER:
+            return True
+        kind, _, name = receiver.partition(":")
+        if kind not in ("name", "call") or not name:
+            return False
+        names = self._names[kind == "call"]
+        parts = name.split(".")
+        return any(".".join(parts[start:]) in names for start in range(len(parts) - 1))
+
+
+def _with_suffixes(names: Iterable[str]) -> Set[str]:
+    out = set()
+    for name in names:
+        parts = name.split(".")
+        out.update(".".join(parts[start:]) for start in range(len(parts) - 1))
+    return out
 
 
 class _Function:
@@ -666,6 +690,21 @@ class _CacheScan:
                 into = func.entities if deletes else func.refreshed  # type: ignore[union-attr]
                 for name in key_entities(template):
                     into.setdefault(name, receiver)
+
+    def declare_clients(self) -> None:
+        """Module globals bound to a client and functions returning one, for other modules."""
+        if not self.module:
+            return
+        for name, values in self.facts.assigns.items():
+            if len(values) == 1 and self._receiver(values[0], None) == REDIS_RECEIVER or (
+                    name in self.facts.annotations
+                    and self._annotation(self.facts.annotations[name]) == REDIS_RECEIVER):
+                self.found.setdefault(REDIS_CLIENTS, set()).add(f"{self.module}.{name}")
+        for name, func in self.facts.functions.items():
+            context = _Function(func.node, func, None, None)  # type: ignore[arg-type]
+            if self._annotation(func.annotation) == REDIS_RECEIVER or any(
+                    self._receiver(value, context) == REDIS_RECEIVER for value in func.returns):
+                self.found.setdefault(REDIS_FACTORIES, set()).add(f"{self.module}.{name}")
 
     # -- receivers ---------------------------------------------------------------------
     def _receiver(self, expr: cst.BaseExpression, func: Optional[_Function],

@@ -14,12 +14,15 @@ carries the patterns it bounds, per family:
   expiry option);
 - `delete`: deleted (DEL, UNLINK, GETDEL);
 - `cache:<entity>`, `invalidates:<entity>`, `signals:<entity>`: the entities the module caches
-  and the functions that invalidate them (`redislint.semantic.context.database`, for RL401).
+  and the functions that invalidate them; `redis:clients`, `redis:factories`: the module globals
+  bound to a client and the functions returning one (`redislint.semantic.context.database`,
+  for RL401).
 
 The project scan is syntactic: any `x.<command>(key, ...)` counts whatever `x` is, since these
 facts only ever silence a rule. The `cache:` family is the exception (it makes RL401 look at an
-entity), so its entries carry what the receiver is known to be, checked against the project
-index by the module that reads them (`database.receiver_known`). Keys are normalised like `redislint.semantic.keys.expressions` does, with
+entity), so its entries carry what the receiver is known to be, checked by the module that
+reads them against the clients and factories the modules declare (`redis:clients`,
+`redis:factories`; `database.ProjectClients`). Keys are normalised like `redislint.semantic.keys.expressions` does, with
 module constants and a function's simple locals resolved. A pop or trim whose key cannot be
 read at all (`r.rpop(self.key)`, `r.brpop(queues)`) is recorded as the pattern `*`: it may
 drain any key of its family. Expiries and deletions of unreadable keys are not recorded:
@@ -35,6 +38,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Set
 
 import libcst as cst
 
+from redislint.prefilter import mentions_redis
 from redislint.semantic.context.database import (
     CACHE_COMMANDS, INVALIDATE_COMMANDS, project_cache_uses,
 )
@@ -207,7 +211,8 @@ def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
     deletes; and the entities it caches and invalidates
     (`redislint.semantic.context.database.project_cache_uses`)."""
     found = _bounds(module, facts) if data is None or _MENTIONS.search(data) else {}
-    if data is None or _CACHE_MENTIONS.search(data):
+    # (a module that only builds the client must still declare it: `redis:clients`)
+    if data is None or _CACHE_MENTIONS.search(data) or mentions_redis(data):
         found.update(project_cache_uses(module, facts))
     return found
 
