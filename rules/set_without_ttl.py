@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -9,7 +9,7 @@ from redislint.semantic.context.frameworks import in_test_code
 from redislint.semantic.fixes.edits import add_keywords, keyword, literal_number
 from redislint.semantic.fixes.ttl import set_without_expiry
 from redislint.semantic.keys.expiry import (
-    ManagedKeys, ScopeExpiry, fixed_key, is_constant, names_permanent_state, ttl_concern,
+    ManagedKeys, OffTtl, ScopeExpiry, fixed_key, is_constant, names_permanent_state, ttl_concern,
     ttl_patterns,
 )
 from redislint.semantic.keys.expressions import Key
@@ -18,6 +18,7 @@ from redislint.semantic.keys.keyspace import PatternIndex, named_pattern
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.names import string_value
 from redislint.semantic.redispy import write_ttl
+from redislint.walk import children_of
 
 # What to write instead, per command: each can carry a TTL in the same command.
 _INSTEAD = {
@@ -64,7 +65,9 @@ class SetWithoutTtl(Rule):
       function normalises (`ttl = ttl or 3600`); leaving it out is then a caller's explicit
       choice. Not when it is a parameter defaulting to `None` or `0` (or `self.ttl` set once
       from such a parameter of `__init__`): then the path without a TTL is the default one, and
-      it is flagged. The same holds for an EXPIRE that follows only when such a TTL is given.
+      it is flagged, unless the function (the class, for `__init__`) is called in the module
+      and every call passes a TTL (`store.put(sid, data, 1800)`): then the TTL is the normal
+      path after all. The same holds for an EXPIRE that follows only when such a TTL is given.
       A single `r.set(k, v, ex=ttl)` with `ttl=None` is not flagged: it passes an expiry
       option, and the rule only judges a write that leaves the option out;
     - fixed keys that hold a constant (`r.set("feature:new-checkout", 1)`, flags and markers),
@@ -172,6 +175,14 @@ class SetWithoutTtl(Rule):
               '        r.setex(f"meta:{key}", ttl, value)\n'
               'def keep(key, value, ttl=None):\n    ttl = ttl or 3600\n'
               '    r.set(f"keep:{key}", value)\n    if ttl:\n        r.expire(f"keep:{key}", ttl)\n'),
+        # off by default, but every call in the module passes a TTL
+        Valid('import redis\nclass RedisStore:\n    def __init__(self, r: redis.Redis):\n'
+              '        self.redis = r\n    def put(self, key, value, ttl=None):\n'
+              '        if ttl:\n            self.redis.setex(key, int(ttl), value)\n'
+              '        else:\n            self.redis.set(key, value)\n'
+              'store = RedisStore(redis.Redis())\n'
+              'def save(sid, data):\n    store.put(sid, data, 1800)\n'
+              'def token(t, sid):\n    store.put(t, sid, ttl=60)\n'),
         Valid('import redis\nclass Store:\n    def __init__(self, ttl=60):\n'
               '        self.r = redis.Redis()\n        self.ttl = ttl\n'
               '    def put(self, uid, value):\n        if self.ttl:\n'
@@ -261,6 +272,11 @@ class SetWithoutTtl(Rule):
                 '        if ttl:\n            self.redis.setex(key, int(ttl), value)\n'
                 '        else:\n            self.redis.set(key, value)\n'
                 '    def delete(self, key):\n        self.redis.delete(key)\n'),
+        # a caller leaves the TTL out: the default path is taken
+        Invalid('import redis\nr = redis.Redis()\ndef put(key, value, ttl=None):\n'
+                '    if ttl:\n        r.set(f"blob:{key}", value, ex=ttl)\n'
+                '    else:\n        r.set(f"blob:{key}", value)\n'
+                'def save(k, v):\n    put(k, v, 60)\n    put(k + ":meta", v)\n'),
         Invalid('import redis\nr = redis.Redis()\ndef remember(cache_key, value):\n'
                 '    r.set(cache_key, value)\ndef forget(cache_key):\n    r.unlink(cache_key)\n'),
         # a fixed key holding a computed value that nothing deletes or expires
@@ -301,9 +317,18 @@ class SetWithoutTtl(Rule):
         expired = PatternIndex(patterns | (index.key_uses("expire") if index is not None
                                            else frozenset()))
         hashes: Optional[PatternIndex] = None
-        for call, kind, expiry, key in pending:
+        callers: Optional[Dict[str, List[cst.Call]]] = None
+        for call, kind, expiry, key, offs in pending:
             if ttl_concern(call, patterns, self.settings, expiry) is not None:
                 continue
+            if offs:
+                if callers is None:
+                    callers = _calls_by_name(self.model.module, {o.callee for _, _, _, _, found
+                                                                  in pending for o in found})
+                if any(callers.get(off.callee) and all(off.passed_by(c)
+                                                       for c in callers[off.callee])
+                       for off in offs):
+                    continue  # every caller passes the TTL: it is the normal path
             if managed.deleted(call):
                 continue
             if key is not None and expired.overlaps(key.pattern):
@@ -369,7 +394,11 @@ class SetWithoutTtl(Rule):
                 continue
             if expiry.expired_after(call, keys, normal=True):
                 continue
-            found.append(_Candidate(call, kind, expiry, fixed))
+            offs: FrozenSet[OffTtl] = frozenset()
+            if all(expiry.written_with_ttl(key) for key in keys) or \
+                    expiry.expired_after(call, keys):
+                offs = frozenset(expiry.off_ttls(keys))  # decided by the callers, at the end
+            found.append(_Candidate(call, kind, expiry, fixed, offs))
         return found
 
     def _fixed_cache(self, call: RedisCall, key: Key) -> bool:
@@ -423,6 +452,26 @@ class _Candidate(NamedTuple):
     kind: str
     expiry: ScopeExpiry
     key: Optional[Key]
+    # TTLs off by default that this write would have had: if every call of their function in
+    # the module passes one, the TTL is the normal path after all.
+    offs: FrozenSet[OffTtl] = frozenset()
+
+
+def _calls_by_name(module: cst.Module, names: Set[str]) -> Dict[str, List[cst.Call]]:
+    """The calls of the module to functions named `names` (`put(...)`, `x.put(...)`,
+    `Store(...)`), in one walk."""
+    found: Dict[str, List[cst.Call]] = {}
+    stack: List[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if type(node) is cst.Call:
+            func = node.func  # type: ignore[attr-defined]
+            name = func.value if type(func) is cst.Name else (
+                func.attr.value if type(func) is cst.Attribute else None)
+            if name in names:
+                found.setdefault(name, []).append(node)  # type: ignore[arg-type]
+        stack.extend(children_of(node))
+    return found
 
 
 def _literal_loop(field: cst.BaseExpression, call: RedisCall) -> bool:

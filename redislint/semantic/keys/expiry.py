@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import (
+    TYPE_CHECKING, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple,
+)
 
 import libcst as cst
 
@@ -228,10 +230,46 @@ def ttl_argument(call: "RedisCall") -> Optional[cst.BaseExpression]:
     return None
 
 
+class OffTtl(NamedTuple):
+    """A TTL that is off by default: parameter `param` of `function` (a def node), which callers
+    reach as `callee(...)` (the function's name, or the class's for `__init__`); `offset`: the
+    positional arguments a call does not spell (1 for `self`)."""
+
+    function: cst.FunctionDef
+    param: str
+    callee: str
+    offset: int
+
+    def passed_by(self, call: cst.Call) -> bool:
+        """Whether this call passes the parameter (by keyword, by position, or maybe through
+        `*args`/`**kwargs`)."""
+        params = self.function.params
+        if any(p.name.value == self.param for p in params.kwonly_params):
+            position = None
+        else:
+            names = [p.name.value for p in (*params.posonly_params, *params.params)]
+            position = names.index(self.param) - self.offset if self.param in names else None
+        positional = 0
+        for arg in call.args:
+            if arg.star:
+                return True
+            if arg.keyword is not None:
+                if arg.keyword.value == self.param:
+                    return True
+            else:
+                positional += 1
+        return position is not None and positional > position
+
+
 def off_by_default(call: "RedisCall", expr: Optional[cst.BaseExpression] = None) -> bool:
     """The TTL of this write or EXPIRE is a parameter that defaults to None or 0 (`def put(k, v,
     ttl=None)`, or `self.ttl` set once from such a parameter of `__init__`), never rebound: the
     path without a TTL is the one a caller gets by default."""
+    return off_ttl(call, expr) is not None
+
+
+def off_ttl(call: "RedisCall", expr: Optional[cst.BaseExpression] = None) -> Optional[OffTtl]:
+    """`off_by_default`, with the parameter it comes from."""
     expr = ttl_argument(call) if expr is None else expr
     while isinstance(expr, cst.Call) and (dotted(expr.func) or "") in _SAME_VALUE \
             and len(expr.args) == 1 and not expr.args[0].star:
@@ -246,22 +284,27 @@ def off_by_default(call: "RedisCall", expr: Optional[cst.BaseExpression] = None)
     while scope is not None and scope.kind == "lambda":
         scope = scope.parent
     if scope is None or scope.kind != "function":
-        return False
+        return None
+    func: cst.FunctionDef = scope.node  # type: ignore[assignment]
     if isinstance(expr, cst.Name):
-        if expr.value in scope.history:  # `ttl = ttl or DEFAULT_TTL`
-            return False
-        return _defaults_off(scope.node, expr.value)  # type: ignore[arg-type]
+        if expr.value in scope.history or not _defaults_off(func, expr.value):
+            return None  # `ttl = ttl or DEFAULT_TTL`, or a real default
+        in_class = scope.parent is not None and scope.parent.kind == "class"
+        static = any((dotted(d.decorator) or "") == "staticmethod" for d in func.decorators)
+        return OffTtl(func, expr.value, func.name.value, 1 if in_class and not static else 0)
     if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
             and expr.value.value == scope.self_name and scope.cls is not None:
         assigned = scope.cls.attrs.get(expr.attr.value, ())
         if len(assigned) != 1:
-            return False
+            return None
         value, _, method = assigned[0]
         if method is None or not isinstance(value, cst.Name) or \
                 getattr(method.node.name, "value", None) != "__init__" or value.value in method.locals:
-            return False
-        return _defaults_off(method.node, value.value)
-    return False
+            return None
+        if not _defaults_off(method.node, value.value):
+            return None
+        return OffTtl(method.node, value.value, scope.cls.node.name.value, 1)
+    return None
 
 
 def _defaults_off(func: cst.FunctionDef, name: str) -> bool:
@@ -288,18 +331,34 @@ class ScopeExpiry:
         self._with_ttl: Tuple[Set[Key], Set[Key]] = (set(), set())
         self._last_expire: Tuple[Dict[Optional[Key], int], Dict[Optional[Key], int]] = ({}, {})
         self._last_any = [-1, -1]
+        self._off: Dict[Optional[Key], Set[OffTtl]] = {}
         for index, call in enumerate(calls):
             self._positions[id(call)] = index
             if call.command in EXPIRE_COMMANDS:
+                off = off_ttl(call)
                 for normal in (False, True):
-                    if normal and off_by_default(call):
+                    if normal and off is not None:
+                        self._off.setdefault(call.key, set()).add(off)
                         continue
                     self._last_expire[normal][call.key] = index
                     self._last_any[normal] = index
             elif call.key is not None and write_ttl(call):
                 self._with_ttl[False].add(call.key)
-                if not off_by_default(call):
+                off = off_ttl(call)
+                if off is None:
                     self._with_ttl[True].add(call.key)
+                else:
+                    self._off.setdefault(call.key, set()).add(off)
+
+    def off_ttls(self, keys: Sequence[Optional[Key]]) -> Set[OffTtl]:
+        """The TTLs off by default that these keys are given in this function."""
+        out: Set[OffTtl] = set()
+        for key in keys:
+            out |= self._off.get(key, set())
+        if None in keys:
+            for found in self._off.values():
+                out |= found
+        return out
 
     def written_with_ttl(self, key: Optional[Key], normal: bool = False) -> bool:
         """The function also writes `key` with a TTL (`if ttl: set(k, v, ex=ttl)` / `else:
