@@ -4,7 +4,8 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.context.database import (
-    CACHE_COMMANDS, INVALIDATE_COMMANDS, FunctionWrites, WriteContext, db_write, entity,
+    ANY_ENTITY, CACHE_COMMANDS, CACHED, INVALIDATE_COMMANDS, INVALIDATES, REDIS_CLIENTS,
+    REDIS_FACTORIES, SIGNALS, FunctionWrites, ProjectClients, WriteContext, db_write, entity,
     has_literal_text, is_commit, is_invalidator, is_signal_handler, key_entities, key_template,
     reachable,
 )
@@ -26,29 +27,43 @@ class MissingInvalidation(Rule):
     Flags a function that writes an entity to the database (SQL `UPDATE`/`DELETE`/`INSERT` run
     through `.execute(...)`/`.executemany(...)`, Django `obj.save()`/`obj.delete()`/
     `Model.objects.filter(...).update(...)`, SQLAlchemy `session.add(obj)` + `commit()`,
-    `session.delete(obj)`, `session.query(Model)...update(...)`, `update(Model)`) when the same
-    module caches that entity in Redis and the function neither deletes (`delete`/`unlink`) nor
-    refreshes (`set`/`hset`...) a cache key of that entity, itself or through a function or
-    method of the same module it calls (or that calls it).
+    `session.delete(obj)`, `session.query(Model)...update(...)`, `update(Model)`) when the
+    project caches that entity in Redis, in this module or any other, and the function neither
+    deletes (`delete`/`unlink`) nor refreshes (`set`/`hset`...) a cache key of that entity,
+    itself or through a function or method of the same module it calls (or that calls it). The
+    finding is on the database write; the message names the function.
 
     The entity of a write is the SQL table after `UPDATE`/`INTO`/`FROM`, the model class, or the
-    name of the saved variable (and the model it was loaded or built from). The module caches an
+    name of the saved variable (and the model it was loaded or built from). A module caches an
     entity when it reads or writes (`get`, `set`, `hget`, `hset`, ...) a key whose template has
     a literal segment naming it: followed by an id (`user:{}`), ending the key (`cache:users`,
-    `user:{}:orders`) or followed by a collection word (`users:all`, `user:by_email:{}`);
+    `user:{}:orders`), followed by a collection word (`users:all`, `user:by_email:{}`), or
+    followed by one part of the entity and an id (`product:price:{}`: `entity:part:{id}`);
     `users:last_active_at` is a buffer of one column, not a cache of users. Names are compared
     case- and separator-insensitively, singular or plural:
     table `users`, `user_profiles`, model `User`, `UserProfile`, variable `user` match keys
     `user:{}`, `users:{}`, `app:user_profile:{}`. Inserts only count for keys without a hole
     (`users:all`, `users:count`): a new row cannot be in a per-id cache yet.
 
+    Other modules are read from the project index (`redislint.semantic.context.database`,
+    `project_cache_uses`): their cache keys count when the receiver is known to be Redis
+    (`redis.Redis(...)`, a Redis annotation, `get_redis_connection()`, a module global bound to
+    a client or a function returning one, in any module, `self.r` bound to one of those), so
+    Django's `cache`, a dict or an unknown object elsewhere never makes an entity cached; their keys must have a
+    separator or an id (`user:{}`, not `user`). Only modules the runner lints are checked: a
+    file that mentions neither redis nor a client name is skipped before parsing.
+
     Counted as invalidation, to stay quiet when unsure: a delete or write of any key of the
     entity (not only the exact cached pattern), of a key the linter cannot read (a parameter, an
     opaque helper), a call whose name says so (`invalidate_user(uid)`, `evict(...)`,
-    `clear_cache()`), and, for ORM instance writes (`save()`, `delete()`, `session.add`), a
-    `post_save`/`post_delete` receiver or SQLAlchemy `listens_for` handler of the module that
-    invalidates the entity (bulk `update()` and raw SQL do not fire them). Keys used with
-    `set(..., nx=True)` are locks or markers, not caches. Django's `cache` is not Redis.
+    `clear_cache()`), a call of a function another module of the project defines that deletes
+    a key of the entity (or a key it cannot read), or refreshes one without reading the cache
+    first (a `get()` that fills the cache on a miss invalidates nothing), matched by its name
+    (`users.forget(uid)`, `self.cache.forget(uid)`), and, for ORM instance writes (`save()`,
+    `delete()`, `session.add`), a `post_save`/`post_delete` receiver or SQLAlchemy
+    `listens_for` handler of the project that invalidates the entity (bulk `update()` and raw
+    SQL do not fire them). Keys used with `set(..., nx=True)` are locks or markers, not caches.
+    Django's `cache` is not Redis.
 
     ## Why is this bad?
     Cache-aside keeps serving the old value until its TTL runs out: users see their change
@@ -61,7 +76,7 @@ class MissingInvalidation(Rule):
         db.execute("UPDATE users SET name = ? WHERE id = ?", (name, uid))
         db.commit()
     ```
-    while another function of the module caches `r.set(f"user:{uid}", ...)`.
+    while another function of the module, or another module, caches `r.set(f"user:{uid}", ...)`.
 
     ## Use instead:
     ```python
@@ -141,6 +156,14 @@ class MissingInvalidation(Rule):
               'def rename(db, uid, name):\n'
               '    db.execute("UPDATE users SET name = ? WHERE id = ?", (name, uid))\n'
               '    invalidate_user(uid)\n'),
+        # `entity:part:{id}` invalidated; a buffer of one column (`users:last_active_at`) is
+        # not a cache of users
+        Valid(_HEAD + 'def price(pid):\n    return r.get(f"product:price:{pid}")\n'
+              'def set_price(db, pid, p):\n'
+              '    db.execute("UPDATE products SET price = ? WHERE id = ?", (p, pid))\n'
+              '    r.delete(f"product:price:{pid}")\n'
+              'def seen(db, uid, now):\n    r.hset("users:last_active_at", uid, now)\n'
+              '    db.execute("UPDATE users SET active = 1 WHERE id = ?", (uid,))\n'),
         # a lock (`set(..., nx=True)`) on a user key is not a cache of users
         Valid(_HEAD + 'def rename(db, uid, name):\n'
               '    if r.set(f"lock:user:{uid}", 1, nx=True, ex=5):\n'
@@ -187,6 +210,10 @@ class MissingInvalidation(Rule):
                 '@receiver(post_save, sender=User)\ndef _forget(sender, instance, **kwargs):\n'
                 '    r.delete(f"user:{instance.pk}")\n'
                 'def deactivate(ids):\n    User.objects.filter(pk__in=ids).update(active=False)\n'),
+        # `entity:part:{id}` names the entity: `product:price:{}` caches products
+        Invalid(_HEAD + 'def price(pid):\n    return r.get(f"product:price:{pid}")\n'
+                'def discontinue(db, pid):\n'
+                '    db.execute("DELETE FROM products WHERE id = ?", (pid,))\n'),
         # an insert goes stale in a collection cache without a hole
         Invalid(_HEAD + 'import json\n'
                 'def all_users(db):\n    return json.loads(r.get("users:all") or "[]")\n'
@@ -200,6 +227,9 @@ class MissingInvalidation(Rule):
         self._records: List[FunctionWrites] = []
         self._stack: List[FunctionWrites] = []
         self._redis_nodes: Set[int] = set()
+        self._projects: Dict[str, _ProjectEntity] = {}
+        self._own: Optional[Set[str]] = None
+        self._clients: Optional[ProjectClients] = None
 
     # -- collection ---------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -254,10 +284,15 @@ class MissingInvalidation(Rule):
         write = db_write(node, self._context())
         if write is not None:
             record.writes.append(write)
+        elif isinstance(func, cst.Attribute):
+            record.foreign.add(func.attr.value)
+        elif isinstance(func, cst.Name):
+            record.foreign.add(func.value)
 
     # -- decision -----------------------------------------------------------------------
     def leave_Module(self, node: cst.Module) -> None:
-        if not self._cached:
+        index = self.model.inferer.index
+        if not self._cached and index is None:
             return
         by_name: Dict[str, List[FunctionWrites]] = {}
         for record in self._records:
@@ -282,22 +317,90 @@ class MissingInvalidation(Rule):
                 if write.instance and any(self._invalidates(r.name, entities, by_name, edges)
                                           for r in self._records if r.signal):
                     continue
+                if self._invalidated_elsewhere(record, write, entities, by_name, edges,
+                                               callers):
+                    continue
                 pattern = sorted(cached.values())[0]
-                self.report(record.node, self.message.format(
+                # At the write itself: the line to fix, and the one a reviewer reads.
+                self.report(write.node, self.message.format(
                     function=record.node.name.value, entity=write.label,  # type: ignore
-                    pattern=pattern.replace("{}", "*")), end=write.node)
+                    pattern=pattern.replace("{}", "*")))
                 break
 
     def _cached_templates(self, write) -> Dict[str, str]:
-        """entity -> one cached key template of it (only hole-free ones for inserts)."""
+        """entity -> one cached key template of it (only hole-free ones for inserts): cached
+        in this module, else in another module of the project."""
         found = {}
         for raw in write.entities:
             name = entity(raw)
             templates = sorted(t for t in self._cached.get(name, ())
                                if write.kind != "insert" or "{}" not in t)
+            if not templates:
+                templates = sorted(t for t in self._project(name).cached
+                                   if write.kind != "insert" or "{}" not in t)
             if templates:
                 found[name] = templates[0]
         return found
+
+    def _invalidated_elsewhere(self, record: FunctionWrites, write, entities: Set[str],
+                               by_name, edges, callers) -> bool:
+        """The function (or one it calls, or that calls it) calls a function another module
+        invalidates the entity with (or a key it cannot read), or, for an ORM instance write,
+        another module has a signal handler that invalidates it."""
+        if self.model.inferer.index is None:
+            return False
+        facts = [self._project(name) for name in (*entities, ANY_ENTITY)]
+        if write.instance and any(f.signal for f in facts):
+            return True
+        names = set().union(*(f.invalidators for f in facts))
+        if not names:
+            return False
+        for caller in reachable(record.name, callers):
+            for name in reachable(caller, edges):
+                if any(r.foreign & names for r in by_name.get(name, ())):
+                    return True
+        return False
+
+    def _project(self, name: str) -> "_ProjectEntity":
+        """What the other modules of the project say about an entity, asked once per entity."""
+        found = self._projects.get(name)
+        if found is not None:
+            return found
+        found = _ProjectEntity()
+        index = self.model.inferer.index
+        if index is not None:
+            here = self.model.facts.imports.module
+            known = self._receiver_known
+            if name != ANY_ENTITY:
+                for entry in index.key_uses(CACHED + name):
+                    template, receiver, module = (entry.split("\t") + ["", ""])[:3]
+                    if module != here and known(receiver):
+                        found.cached.add(template)
+            # this module's own functions are judged by the module's own call graph
+            own = self._own_functions()
+            for entry in index.key_uses(INVALIDATES + name):
+                function, _, receiver = entry.partition("\t")
+                if function not in own and known(receiver):
+                    found.invalidators.add(function)
+            found.signal = any(entry.partition("\t")[0] not in own and
+                               known(entry.partition("\t")[2])
+                               for entry in index.key_uses(SIGNALS + name))
+        self._projects[name] = found
+        return found
+
+    def _own_functions(self) -> Set[str]:
+        if self._own is None:
+            self._own = {record.node.name.value for record in self._records}  # type: ignore
+        return self._own
+
+    def _receiver_known(self, receiver: str) -> bool:
+        if self._clients is None:
+            index = self.model.inferer.index
+            if index is None:
+                return False
+            self._clients = ProjectClients(index.key_uses(REDIS_CLIENTS),
+                                           index.key_uses(REDIS_FACTORIES))
+        return self._clients.known(receiver)
 
     def _invalidates(self, start: str, entities: Set[str], by_name, edges) -> bool:
         for name in reachable(start, edges):
@@ -330,3 +433,15 @@ class MissingInvalidation(Rule):
     def _template(self, expr: Optional[cst.BaseExpression]) -> Optional[str]:
         scope = self.model.scope
         return key_template(expr, self.model.facts, scope.key_lookup, scope.cls, scope.self_name)
+
+
+class _ProjectEntity:
+    """An entity as the other modules of the project see it: the key templates they cache it
+    under, the functions that invalidate it, whether a signal handler does."""
+
+    __slots__ = ("cached", "invalidators", "signal")
+
+    def __init__(self) -> None:
+        self.cached: Set[str] = set()
+        self.invalidators: Set[str] = set()
+        self.signal = False

@@ -15,21 +15,22 @@ Entity matching (documented in RL401): names are lower-cased, stripped of everyt
 and digits (`user_profile`, `UserProfile`, `user-profile` all become `userprofile`), a schema or
 module prefix is dropped (`public.users` -> `users`) and the result is made singular with simple
 English rules (`users` -> `user`, `categories` -> `category`, `addresses` -> `address`,
-`people` -> `person`). A key template names every literal segment between `:`, `/`, `|`, `#`,
-`.` and the holes: `app:user:{}:orders` names `app`, `user` and `order`.
+`people` -> `person`). A key template names the literal segments between `:`, `/`, `|`, `#`,
+`.` and the holes that an id, a collection word, one more segment and an id, or the end of the
+key follow: `app:user:{}:orders` names `app`, `user` and `order`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.keys.expressions import Key, key_of
-from redislint.semantic.names import dotted, string_value
+from redislint.semantic.names import dotted, string_value, strip_optional
 
 # Redis commands that read or write a cached value: a key they touch is "cached" by the module.
 # (`set(..., nx=True)` / `setnx` are locks and once-only markers, not caches.)
@@ -138,17 +139,20 @@ def singular(word: str) -> str:
 
 def key_entities(template: str) -> FrozenSet[str]:
     """The entities a key template names. A literal segment names one when an id follows it
-    (`user:{}`, `user_{}`), when it ends the key (`cache:users`, `user:{}:orders`), or when a
-    collection or lookup word follows it (`users:all`, `users:count`, `user:by_email:{}`).
-    `users:last_active_at` names `lastactiveat`, not `user`: a per-field buffer, not a cache
-    of users."""
+    (`user:{}`, `user_{}`), when it ends the key (`cache:users`, `user:{}:orders`), when a
+    collection or lookup word follows it (`users:all`, `users:count`, `user:by_email:{}`), or
+    when one part of the entity and then an id follow it (`product:price:{}` names `product`
+    and `price`: `entity:part:{id}`). `users:last_active_at` names `lastactiveat`, not `user`:
+    a per-field buffer, not a cache of users."""
     tokens = [t for t in _KEY_TOKENS.findall(template) if t.strip(":/|#. \t")]
     found = set()
     for index, token in enumerate(tokens):
         if token == "{}":
             continue
         following = tokens[index + 1] if index + 1 < len(tokens) else None
-        if following is None or following == "{}" or _collection_word(following):
+        after = tokens[index + 2] if index + 2 < len(tokens) else None
+        if following is None or following == "{}" or _collection_word(following) or \
+                after == "{}":
             name = entity(token)
             if name:
                 found.add(name)
@@ -480,6 +484,10 @@ class FunctionWrites:
     commits: bool = False
     calls: set = field(default_factory=set)
     signal: bool = False  # a model signal / ORM event handler
+    # Names of the other calls it makes (the last part: `forget_user` for
+    # `self.cache.forget_user(uid)`), database writes and commits left out: matched against the
+    # functions other modules of the project invalidate an entity with.
+    foreign: set = field(default_factory=set)
 
 
 def reachable(start: str, edges: Dict[str, Sequence[str]], limit: int = 50) -> Iterator[str]:
@@ -493,3 +501,290 @@ def reachable(start: str, edges: Dict[str, Sequence[str]], limit: int = 50) -> I
             if nxt not in seen:
                 seen.add(nxt)
                 queue.append(nxt)
+
+
+# -- the project scan: which entities other modules cache and invalidate --------------------
+# Family names in module summaries (`ModuleSummary.key_uses`, see `redislint.semantic.keys.keyspace`):
+# "cache:<entity>" -> "<key template>\t<receiver>\t<module>", one per read or write of a cache key
+# of that entity; "invalidates:<entity>" / "invalidates:*" -> "<function name>\t<receiver>" for
+# a function that deletes or refreshes a key of that entity (of a key it cannot read: `*`);
+# "signals:<entity>" / "signals:*" -> the same, for a model signal / ORM event handler.
+CACHED = "cache:"
+INVALIDATES = "invalidates:"
+SIGNALS = "signals:"
+ANY_ENTITY = "*"
+# The receiver of a scanned call, told without the client inference (this scan runs before the
+# project index exists): "redis" when the syntax says so (`redis.Redis(...)`, an annotation, a
+# `get_redis_connection()`), "name:<qualified name>" / "call:<qualified name>" for a module
+# global, an imported name or a call of a factory; no entry when nothing is known. The module
+# that reads the entries checks the last two against the clients and factories the modules
+# declare in "redis:clients" / "redis:factories" (module globals bound to a client, functions
+# returning one, by the same syntactic evidence): only key uses, so this does not depend on how
+# the client inference answers.
+REDIS_CLIENTS = "redis:clients"
+REDIS_FACTORIES = "redis:factories"
+REDIS_RECEIVER = "redis"
+_REDIS_PACKAGES = frozenset({"redis", "valkey", "aioredis", "django_redis", "walrus",
+                             "coredis"})
+_SEPARATED = re.compile(r"[:/|#]|\{\}")
+_NOT_A_KEY = re.compile(r"://|\s")
+_DELETES = frozenset({"delete", "unlink", "getdel", "hdel"})
+
+
+def project_cache_uses(module: cst.Module, facts: ModuleFacts) -> Dict[str, List[str]]:
+    """Family -> sorted entries (see above) for the caches and invalidations of one module."""
+    scan = _CacheScan(facts)
+    scan.walk(module)
+    scan.declare_clients()
+    return {family: sorted(entries) for family, entries in scan.found.items()}
+
+
+def _cache_like(template: str) -> bool:
+    """A template that looks like a Redis key (`user:{}`, `cache/users`, `user.{}`), not a URL,
+    a message or a dotted setting name (`ckan.auth.public`) read from a mapping."""
+    return has_literal_text(template) and _SEPARATED.search(template) is not None and \
+        _NOT_A_KEY.search(template) is None
+
+
+class ProjectClients:
+    """The clients and client factories the project's modules declare (`redis:clients`,
+    `redis:factories`), matched by qualified name or by a dotted suffix of one (a tree linted
+    from inside a package spells its imports shorter than its module names)."""
+
+    def __init__(self, clients: Iterable[str], factories: Iterable[str]) -> None:
+        self._names = {False: _with_suffixes(clients), True: _with_suffixes(factories)}
+
+    def known(self, receiver: str) -> bool:
+        """Whether a scanned receiver is a Redis client."""
+        if receiver == REDIS_RECEIVER:
+            return True
+        kind, _, name = receiver.partition(":")
+        if kind not in ("name", "call") or not name:
+            return False
+        names = self._names[kind == "call"]
+        parts = name.split(".")
+        return any(".".join(parts[start:]) in names for start in range(len(parts) - 1))
+
+
+def _with_suffixes(names: Iterable[str]) -> Set[str]:
+    out = set()
+    for name in names:
+        parts = name.split(".")
+        out.update(".".join(parts[start:]) for start in range(len(parts) - 1))
+    return out
+
+
+class _Function:
+    __slots__ = ("name", "facts", "cls", "self_name", "signal", "entities", "refreshed",
+                 "read", "unknown")
+
+    def __init__(self, node: cst.FunctionDef, facts: Optional[FunctionFacts],
+                 cls: Optional[ClassFacts], self_name: Optional[str]) -> None:
+        self.name = node.name.value
+        self.facts = facts
+        self.cls = cls
+        self.self_name = self_name
+        self.signal = is_signal_handler(node)
+        self.entities: Dict[str, str] = {}  # entity -> receiver, of a delete
+        self.refreshed: Dict[str, str] = {}  # entity -> receiver, of a write
+        self.read: set = set()  # entities whose cache it reads (a fill, not a refresh)
+        self.unknown: Optional[str] = None  # receiver of a delete of a key it cannot read
+
+
+class _CacheScan:
+    def __init__(self, facts: ModuleFacts) -> None:
+        self.facts = facts
+        self.module = facts.imports.module
+        self.found: Dict[str, set] = {}
+        self._methods = {id(f.node): (f, cls) for cls in facts.classes.values()
+                         for f in cls.methods.values()}
+        self._functions = {id(f.node): f for f in facts.functions.values()}
+
+    def walk(self, module: cst.Module) -> None:
+        from redislint.walk import children_of
+
+        func: Optional[_Function] = None
+        stack: List[object] = [module]
+        while stack:
+            node = stack.pop()
+            if type(node) is tuple:  # leaving a function: (marker, the enclosing one)
+                self._emit(func)  # type: ignore[arg-type]
+                func = node[1]  # type: ignore[index]
+                continue
+            if type(node) is cst.FunctionDef:
+                stack.append(("leave", func))
+                func = self._enter(node, func)  # type: ignore[arg-type]
+            elif type(node) is cst.Call and type(node.func) is cst.Attribute:  # type: ignore
+                self._call(node, func)  # type: ignore[arg-type]
+            children = children_of(node)  # type: ignore[arg-type]
+            children.reverse()
+            stack.extend(children)
+
+    def _enter(self, node: cst.FunctionDef, outer: Optional[_Function]) -> _Function:
+        method = self._methods.get(id(node))
+        if method is not None:
+            facts, cls = method
+            params = (*node.params.posonly_params, *node.params.params)
+            self_name = params[0].name.value if params else None
+            return _Function(node, facts, cls, self_name)
+        facts = self._functions.get(id(node))
+        if outer is not None and facts is None:  # a nested function: its class and `self`
+            return _Function(node, None, outer.cls, outer.self_name)
+        return _Function(node, facts, None, None)
+
+    def _emit(self, func: Optional[_Function]) -> None:
+        if func is None:
+            return
+        families = (INVALIDATES, SIGNALS) if func.signal else (INVALIDATES,)
+        # A write counts as a refresh only in a function that does not read the entity's cache
+        # first: `get()` that fills the cache on a miss invalidates nothing.
+        refreshed = {e: r for e, r in func.refreshed.items() if e not in func.read}
+        for entity, receiver in {**refreshed, **func.entities}.items():
+            for family in families:
+                self.found.setdefault(family + entity, set()).add(f"{func.name}\t{receiver}")
+        if func.unknown is not None:
+            for family in families:
+                self.found.setdefault(family + ANY_ENTITY, set()).add(
+                    f"{func.name}\t{func.unknown}")
+
+    def _call(self, call: cst.Call, func: Optional[_Function]) -> None:
+        command = call.func.attr.value.lower()  # type: ignore[attr-defined]
+        caches = command in CACHE_COMMANDS and not any(
+            a.keyword is not None and a.keyword.value == "nx" for a in call.args)
+        invalidates = func is not None and command in INVALIDATE_COMMANDS
+        if not caches and not invalidates:
+            return
+        positional = [a.value for a in call.args if a.keyword is None and not a.star]
+        first = positional[0] if positional else next(
+            (a.value for a in call.args if a.keyword is not None
+             and a.keyword.value in ("name", "key")), None)
+        if first is None:
+            return
+        receiver = self._receiver(call.func.value, func)  # type: ignore[attr-defined]
+        if receiver is None:
+            return
+        cls = func.cls if func is not None else None
+        self_name = func.self_name if func is not None else None
+        lookup = _function_keys(func.facts) if func is not None and func.facts else None
+
+        def template_of(expr: cst.BaseExpression) -> Optional[str]:
+            return key_template(expr, self.facts, lookup, cls, self_name)
+
+        if caches:
+            template = template_of(first)
+            if template is not None and _cache_like(template):
+                for name in key_entities(template):
+                    self.found.setdefault(CACHED + name, set()).add(
+                        f"{template}\t{receiver}\t{self.module}")
+                    if func is not None and command not in INVALIDATE_COMMANDS:
+                        func.read.add(name)
+        if invalidates:
+            deletes = command in _DELETES
+            keys = positional if command in ("delete", "unlink") else [first]
+            for key in keys:
+                template = template_of(key)
+                if template is None or not has_literal_text(template):
+                    if deletes:
+                        func.unknown = receiver  # type: ignore[union-attr]
+                    continue
+                into = func.entities if deletes else func.refreshed  # type: ignore[union-attr]
+                for name in key_entities(template):
+                    into.setdefault(name, receiver)
+
+    def declare_clients(self) -> None:
+        """Module globals bound to a client and functions returning one, for other modules."""
+        if not self.module:
+            return
+        for name, values in self.facts.assigns.items():
+            if len(values) == 1 and self._receiver(values[0], None) == REDIS_RECEIVER or (
+                    name in self.facts.annotations
+                    and self._annotation(self.facts.annotations[name]) == REDIS_RECEIVER):
+                self.found.setdefault(REDIS_CLIENTS, set()).add(f"{self.module}.{name}")
+        for name, func in self.facts.functions.items():
+            context = _Function(func.node, func, None, None)  # type: ignore[arg-type]
+            if self._annotation(func.annotation) == REDIS_RECEIVER or any(
+                    self._receiver(value, context) == REDIS_RECEIVER for value in func.returns):
+                self.found.setdefault(REDIS_FACTORIES, set()).add(f"{self.module}.{name}")
+
+    # -- receivers ---------------------------------------------------------------------
+    def _receiver(self, expr: cst.BaseExpression, func: Optional[_Function],
+                  depth: int = 0) -> Optional[str]:
+        if depth > 3:
+            return None
+        if isinstance(expr, cst.Await):
+            expr = expr.expression
+        if isinstance(expr, cst.Call):
+            return self._made_by(expr, func, depth)
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
+                and func is not None and expr.value.value == func.self_name:
+            return self._attribute(expr.attr.value, func, depth)
+        name = dotted(expr)
+        if name is None:
+            return None
+        head = name.split(".")[0]
+        facts = func.facts if func is not None else None
+        if facts is not None and head in facts.locals:
+            values = facts.locals[head]
+            if head != name or len(values) != 1:
+                return None
+            return self._receiver(values[0], func, depth + 1)
+        if facts is not None and head in facts.params:
+            return self._annotation(facts.params[head]) if head == name else None
+        qualified = self.facts.imports.qualify(name)
+        if qualified is not None:
+            return f"name:{qualified}"
+        if head == name and head in self.facts.assigns:
+            values = self.facts.assigns[head]
+            found = self._receiver(values[0], None, depth + 1) if len(values) == 1 else None
+            if found is not None:
+                return found
+            return f"name:{self.module}.{head}" if self.module else None
+        if head == name and head in self.facts.annotations:
+            return self._annotation(self.facts.annotations[head])
+        return None
+
+    def _made_by(self, call: cst.Call, func: Optional[_Function], depth: int) -> Optional[str]:
+        callee = call.func
+        if isinstance(callee, cst.Attribute) and callee.attr.value in ("pipeline", "client"):
+            return self._receiver(callee.value, func, depth + 1)  # `r.pipeline()`
+        name = dotted(callee)
+        if name is None:
+            return None
+        qualified = self.facts.imports.qualify(name)
+        if qualified is not None:
+            if qualified.split(".")[0] in _REDIS_PACKAGES:
+                return REDIS_RECEIVER
+            return f"call:{qualified}"
+        if name in self.facts.functions and self.module:
+            return f"call:{self.module}.{name}"
+        return None
+
+    def _attribute(self, attr: str, func: _Function, depth: int) -> Optional[str]:
+        """`self.<attr>`: what the class binds it to, once."""
+        cls = func.cls
+        assigned = cls.attrs.get(attr, ()) if cls is not None else ()
+        if len(assigned) != 1:
+            return None
+        value, annotation, method = assigned[0]
+        if annotation is not None:
+            found = self._annotation(annotation)
+            if found is not None:
+                return found
+        if value is None:
+            return None
+        context = func
+        if method is not None:
+            context = _Function(method.node, method, cls, func.self_name)
+        elif isinstance(value, cst.Name):
+            context = None  # a class-body binding reads module names
+        return self._receiver(value, context, depth + 1)
+
+    def _annotation(self, annotation: Optional[cst.BaseExpression]) -> Optional[str]:
+        if annotation is None:
+            return None
+        for option in strip_optional(annotation):
+            name = dotted(option)
+            qualified = self.facts.imports.qualify(name) if name else None
+            if qualified is not None and qualified.split(".")[0] in _REDIS_PACKAGES:
+                return REDIS_RECEIVER
+        return None

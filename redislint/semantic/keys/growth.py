@@ -7,10 +7,10 @@
   new member per combination, where `uid` or `"user:" + uid` is one of a known population);
   None otherwise, or when `*args`/`**kwargs` hide the options.
 - `bounded_patterns(model)`: family -> key patterns something in the module or the project
-  drains, trims, expires or deletes (`redislint.semantic.keys.keyspace` for the project side; a
-  Lua script of the module that trims a family counts as trimming any key of it), and for
-  sorted sets and sets, `keyspace.names_family(family)` -> the names unreadable keys are
-  removed under; `is_bounded(call, family, pattern, bounds)` asks both.
+  drains, trims (a hash: HDEL, HEXPIRE), expires or deletes (`redislint.semantic.keys.keyspace`
+  for the project side; a Lua script of the module that trims a family counts as trimming any
+  key of it), and for sorted sets and sets, `keyspace.names_family(family)` -> the names
+  unreadable keys are removed under; `is_bounded(call, family, pattern, bounds)` asks both.
 
 Timestamps are recognised from calls (`time.time()`, `time.time_ns()`,
 `datetime.now()`/`utcnow()`/`today()`, `<anything>.timestamp()`, a one-level helper of the
@@ -54,6 +54,7 @@ _SCRIPT_BOUNDS = {
     "zset": re.compile(r"\b(?:ZREM\w*|B?ZPOP\w*|B?ZMPOP)\b", re.I),
     "set": re.compile(r"\b(?:SREM|SPOP|SMOVE)\b", re.I),
     "stream": re.compile(r"\b(?:XTRIM|XDEL|MAXLEN|MINID)\b", re.I),
+    "hash": re.compile(r"\b(?:HDEL|HGETDEL|H?P?EXPIRE(?:AT)?)\b", re.I),
     "any": re.compile(r"\b(?:P?EXPIRE(?:AT)?|DEL|UNLINK)\b", re.I),
 }
 _SCRIPT_CALL = re.compile(r"\b(?:redis|server)\.p?call\b")
@@ -263,7 +264,7 @@ def _fixed_point(binders: List[Tuple[str, cst.BaseExpression]],
 
 # -- what bounds a key ---------------------------------------------------------------------
 def bounded_patterns(model: "SemanticModel") -> Dict[str, Set[str]]:
-    """Family ("list", "zset", "stream", "set") -> patterns drained or trimmed in the module or
+    """Family ("list", "zset", "stream", "set", "hash") -> patterns drained or trimmed in the module or
     the project; "any" -> patterns expired or deleted (they bound a key of any family);
     `keyspace.names_family(f)` -> the names a sorted set's or set's unreadable keys are drained
     under (see `redislint.semantic.keys.keyspace`)."""

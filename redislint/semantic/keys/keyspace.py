@@ -10,12 +10,20 @@ carries the patterns it bounds, per family:
 - `zset`: members removed (ZREM, ZREMRANGEBYSCORE/RANK/LEX, ZPOPMIN/ZPOPMAX, BZPOP*, ZMPOP);
 - `set`: members removed (SREM, SPOP, SMOVE from it);
 - `stream`: trimmed or deleted from (XTRIM, XDEL);
+- `hash`: fields removed (HDEL, HGETDEL) or expired (HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT);
 - `expire`: given a TTL (EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, SETEX/PSETEX, GETEX or SET with an
   expiry option);
-- `delete`: deleted (DEL, UNLINK, GETDEL).
+- `delete`: deleted (DEL, UNLINK, GETDEL);
+- `cache:<entity>`, `invalidates:<entity>`, `signals:<entity>`: the entities the module caches
+  and the functions that invalidate them; `redis:clients`, `redis:factories`: the module globals
+  bound to a client and the functions returning one (`redislint.semantic.context.database`,
+  for RL401).
 
 The project scan is syntactic: any `x.<command>(key, ...)` counts whatever `x` is, since these
-facts only ever silence a rule. Keys are normalised like `redislint.semantic.keys.expressions` does, with
+facts only ever silence a rule. The `cache:` family is the exception (it makes RL401 look at an
+entity), so its entries carry what the receiver is known to be, checked by the module that
+reads them against the clients and factories the modules declare (`redis:clients`,
+`redis:factories`; `database.ProjectClients`). Keys are normalised like `redislint.semantic.keys.expressions` does, with
 module constants and a function's simple locals resolved. A pop or trim whose key cannot be
 read at all (`r.rpop(self.key)`, `r.brpop(queues)`) is recorded as the pattern `*`: it may
 drain any key of its family. Not so for sorted sets and sets (`NAMED_ONLY`): a generic
@@ -32,12 +40,17 @@ about a given key.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import re
 from typing import Callable, Dict, Iterable, List, Optional, Set
 
 import libcst as cst
 
+from redislint.prefilter import mentions_redis
+from redislint.semantic.context.database import (
+    CACHE_COMMANDS, INVALIDATE_COMMANDS, project_cache_uses,
+)
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
 from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.redispy import EXPIRE_COMMANDS, TTL_OPTIONS
@@ -49,8 +62,11 @@ ZSET_DRAINS = frozenset({"zrem", "zremrangebyscore", "zremrangebyrank", "zremran
                          "zpopmin", "zpopmax", "bzpopmin", "bzpopmax", "zmpop", "bzmpop"})
 STREAM_DRAINS = frozenset({"xtrim", "xdel"})
 SET_DRAINS = frozenset({"srem", "spop", "smove"})
+# Hash fields removed (HDEL, HGETDEL) or given a TTL of their own (HEXPIRE & co, Redis 7.4).
+HASH_DRAINS = frozenset({"hdel", "hgetdel", "hexpire", "hpexpire", "hexpireat", "hpexpireat"})
 FAMILIES: Dict[str, frozenset] = {"list": LIST_DRAINS, "zset": ZSET_DRAINS,
-                                  "stream": STREAM_DRAINS, "set": SET_DRAINS}
+                                  "stream": STREAM_DRAINS, "set": SET_DRAINS,
+                                  "hash": HASH_DRAINS}
 # Families whose drains of an unreadable key bound only keys passed under the same name.
 NAMED_ONLY = frozenset({"zset", "set"})
 TTL_WRITES = frozenset({"setex", "psetex"})
@@ -68,6 +84,9 @@ _MENTIONS = re.compile(rb"\.\s*(?:" + b"|".join(
     re.escape(c.encode()) for c in sorted(_ALL_COMMANDS - {"set"}, key=len, reverse=True))
     + rb"|set\s*\([^)]*\b(?:ex|px|exat|pxat)\s*=)\s*\(?")
 _WORD = re.compile(r"[A-Za-z0-9]")
+_CACHE_MENTIONS = re.compile(rb"\.\s*(?:" + b"|".join(
+    re.escape(c.encode()) for c in sorted(CACHE_COMMANDS | INVALIDATE_COMMANDS, key=len,
+                                          reverse=True)) + rb")\s*\(")
 
 
 def named_pattern(key: Optional[Key]) -> Optional[str]:
@@ -170,6 +189,48 @@ def drained(family: str, exprs: Optional[List[cst.BaseExpression]],
     return out
 
 
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def _literal_prefix(pattern: str) -> str:
+    match = _WILDCARD.search(pattern)
+    return pattern if match is None else pattern[:match.start()]
+
+
+class PatternIndex:
+    """Key globs indexed by their literal prefix: `overlaps(p)` answers `matches_any(p, globs)`
+    without trying every glob. Two globs can only overlap when one's literal prefix is a prefix
+    of the other's, so only those are tried."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self._exact = frozenset(patterns)
+        self._by_prefix: Dict[str, List[str]] = {}
+        for pattern in self._exact:
+            self._by_prefix.setdefault(_literal_prefix(pattern), []).append(pattern)
+        self._prefixes = sorted(self._by_prefix)
+
+    def __bool__(self) -> bool:
+        return bool(self._exact)
+
+    def overlaps(self, pattern: str) -> bool:
+        if pattern in self._exact:
+            return True
+        if not self._exact:
+            return False
+        prefix = _literal_prefix(pattern)
+        for end in range(len(prefix) + 1):
+            for other in self._by_prefix.get(prefix[:end], ()):
+                if overlap(pattern, other):
+                    return True
+        prefixes = self._prefixes
+        index = bisect.bisect_right(prefixes, prefix)
+        while index < len(prefixes) and prefixes[index].startswith(prefix):
+            if any(overlap(pattern, other) for other in self._by_prefix[prefixes[index]]):
+                return True
+            index += 1
+        return False
+
+
 def family_of(command: str) -> Optional[str]:
     for family, commands in FAMILIES.items():
         if command in commands:
@@ -242,9 +303,17 @@ def patterns_of(exprs: Optional[List[cst.BaseExpression]],
 # -- the project scan -------------------------------------------------------------------------
 def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
          ) -> Dict[str, List[str]]:
-    """Family -> sorted key patterns this module drains (list/zset/stream) or expires."""
-    if data is not None and _MENTIONS.search(data) is None:
-        return {}
+    """Family -> sorted key patterns this module drains (list/zset/stream/hash), expires or
+    deletes; and the entities it caches and invalidates
+    (`redislint.semantic.context.database.project_cache_uses`)."""
+    found = _bounds(module, facts) if data is None or _MENTIONS.search(data) else {}
+    # (a module that only builds the client must still declare it: `redis:clients`)
+    if data is None or _CACHE_MENTIONS.search(data) or mentions_redis(data):
+        found.update(project_cache_uses(module, facts))
+    return found
+
+
+def _bounds(module: cst.Module, facts: ModuleFacts) -> Dict[str, List[str]]:
     functions = _function_facts(facts)
     classes = {id(c.node): c for c in facts.classes.values()}
     found: Dict[str, Set[str]] = {}
