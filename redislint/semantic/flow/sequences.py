@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from redislint.semantic.keys.expressions import Key
 from redislint.semantic.model import RedisCall
@@ -22,18 +22,19 @@ def atomic_together(first: RedisCall, then: RedisCall) -> Optional[bool]:
 def follow_ups(calls: List[RedisCall], firsts, thens) -> Iterator[Tuple[RedisCall, RedisCall]]:
     """Each call in `firsts` paired with the next call in `thens` on the same key, when the
     pair is certainly not atomic. A key written again in between starts a new pair."""
-    for index, first in enumerate(calls):
-        if first.command not in firsts or first.key is None:
+    # One pass: per key, the last `first` still waiting for its `then` (linear in the calls).
+    waiting: Dict[Key, RedisCall] = {}
+    for call in calls:
+        key = call.key
+        if key is None:
             continue
-        for then in calls[index + 1:]:
-            if then.key != first.key:
-                continue
-            if then.command in thens:
-                if atomic_together(first, then) is False:
-                    yield first, then
-                break
-            if then.command in firsts:
-                break
+        first = waiting.get(key)
+        if first is not None and call.command in thens:
+            del waiting[key]
+            if atomic_together(first, call) is False:
+                yield first, call
+        if call.command in firsts:
+            waiting[key] = call
 
 
 def calls_after(call: RedisCall) -> List[RedisCall]:
@@ -49,7 +50,31 @@ def expired_after(call: RedisCall, keys: Optional[Sequence[Optional[Key]]] = Non
     """An EXPIRE* of `call`'s key follows it in the same scope (atomically or not: rules about
     atomicity judge that themselves). `keys` replaces the call's own key for writes of several
     keys (MSET); a None among them is a key we cannot name, which any later EXPIRE may cover."""
-    expired = {c.key for c in calls_after(call) if c.command in EXPIRE_COMMANDS}
+    positions, last_expiry, last_any = _expiries(call.scope)
+    position = positions.get(id(call))
+    if position is None:
+        return False
     if keys is None:
-        return call.key is not None and call.key in expired
-    return bool(expired) and all(key is None or key in expired for key in keys)
+        return call.key is not None and last_expiry.get(call.key, -1) > position
+    return last_any > position and all(
+        key is None or last_expiry.get(key, -1) > position for key in keys)
+
+
+def _expiries(scope) -> tuple:
+    """(call id -> position, key -> position of its last EXPIRE*, position of the last EXPIRE*)
+    for a scope's calls, indexed once (not once per call) and again only when calls are added."""
+    calls = scope.calls
+    known = getattr(scope, "_expiries", None)
+    if known is not None and known[0] == len(calls):
+        return known[1]
+    positions: Dict[int, int] = {}
+    last_expiry: Dict[Optional[Key], int] = {}
+    last_any = -1
+    for index, other in enumerate(calls):
+        positions[id(other)] = index
+        if other.command in EXPIRE_COMMANDS:
+            last_expiry[other.key] = index
+            last_any = index
+    index = (positions, last_expiry, last_any)
+    scope._expiries = (len(calls), index)
+    return index
