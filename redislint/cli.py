@@ -267,6 +267,11 @@ def rule_command(code: str) -> None:
            "unsafe": "An unsafe fix is available (--unsafe-fixes)."}[rule.fix_safety]
     state = "on by default" if rule.default_enabled else "off by default (enable with --select)"
     click.echo(f"# {rule.name} ({rule.code})\n\n{fix} This rule is {state}.\n\n{rule.docs()}")
+    from redislint.semantic.clients import shapes
+
+    click.echo("\n## Which calls are Redis calls\nThe rule looks at calls on every Redis client "
+               "the engine recognises, shape by shape (how each was recognised is kept: proven, "
+               "inferred, probable).\n\n" + shapes())
     if rule.pattern:
         click.echo(f"\n## References\n- `redislint patterns {rule.pattern}`: the tested reference code.")
 

@@ -225,6 +225,9 @@ def test_rule_docs_and_listing(cli):
     code, out, _ = cli("rule", "RL201")
     assert code == 0 and "# incr-expire-not-atomic (RL201)" in out and "## Why is this bad?" in out
     assert cli("rule", "incr-expire-not-atomic")[1] == out
+    # Every rule's page says which clients the engine recognises (one list, in the engine).
+    assert "## Which calls are Redis calls" in out and "usage evidence" in out and \
+        "`__getattr__` proxies" in out
     code, _, err = cli("rule", "RL777")
     assert code == 2 and "unknown rule" in err
     code, out, _ = cli("rules")

@@ -510,3 +510,15 @@ def test_the_solution_is_the_same_whatever_the_order_of_modules():
     forward = project_calls(files, "app.child")
     backward = project_calls(dict(reversed(list(files.items()))), "app.child")
     assert forward == backward == [("hset", "client", "inferred")]
+
+
+def test_the_readme_lists_the_shapes_the_engine_documents():
+    """One list, written in the engine (`redislint.semantic.clients`); the README carries it
+    word for word, so the two never drift apart."""
+    from pathlib import Path
+
+    from redislint.semantic.clients import shapes
+
+    bullets = shapes().split("\n", 2)[2].strip()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert bullets in readme
