@@ -1,21 +1,25 @@
-"""One-line key helpers resolve as keys for every rule (redislint.semantic.keys.helpers), the
-project scan records lock keys, key helpers, lock wrappers and calls across modules (the
-`lock`, `key-helper`, `lock-wrapper` and `project-calls` families), and the Lua owner check
-of a lock release is read from the script (redislint.semantic.atomic.lua)."""
+"""One-line key helpers resolve as keys for every rule (redislint.semantic.keys.helpers), lock
+wrappers and lock keys travel across modules (redislint.semantic.atomic.wrappers, the `lock`,
+`key-helper`, `lock-wrapper` and `project-calls` families of the project scan), and the Lua
+owner check of a lock release is read from the script (redislint.semantic.atomic.lua)."""
 
 from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import libcst as cst
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from redislint import registry
+from redislint.cache import Cache
 from redislint.config import Settings
 from redislint.linter import run_rules
 from redislint.rule import Rule
+from redislint.runner import lint_paths
 from redislint.semantic.atomic.lua import OwnerCheck, owner_checks
 from redislint.semantic.facts import collect
 from redislint.semantic.keys import keyspace
@@ -156,6 +160,58 @@ def test_tests_take_no_project_locks():
     module = cst.parse_module("import redis\nr = redis.Redis()\n"
                               "def test_take():\n    r.set('lock:x', 1, nx=True, ex=5)\n")
     assert "lock" not in keyspace.scan(module, collect(module, "tests.test_locks"))
+
+
+LOCKS = """
+    from .extensions import r
+
+    class DistributedLock:
+        def __init__(self, name, timeout=None):
+            self.lock = r.lock(name, timeout=timeout, blocking_timeout=5)
+
+    def lease_key(job):
+        return f"jobs:{job}:lease"
+
+    def take(job, token):
+        return r.set(lease_key(job), token, nx=True, ex=60)
+"""
+JOBS = """
+    from .extensions import r
+    from .locks import DistributedLock, lease_key
+
+    def nightly():
+        with DistributedLock("nightly"{timeout}):
+            pass
+
+    def finish(job):
+        r.delete(lease_key(job))
+"""
+
+
+def test_wrappers_helpers_and_lock_keys_across_modules(tmp_path: Path):
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "extensions.py").write_text("import redis\nr = redis.Redis()\n")
+    (package / "locks.py").write_text(textwrap.dedent(LOCKS))
+    settings = Settings(select=("RL301", "RL303"), root=tmp_path)
+    rules = registry.select(settings)
+
+    def findings(timeout: str, cache=None):
+        (package / "jobs.py").write_text(textwrap.dedent(JOBS.format(timeout=timeout)))
+        result = lint_paths(sorted(package.glob("*.py")), settings, rules, jobs=1, cache=cache)
+        return sorted((Path(f.path).name, f.start[0], f.code) for f in result.findings)
+
+    # alone, the wrapper is an API no call is seen to give a timeout
+    alone = lint_paths([package / "extensions.py", package / "locks.py"], settings, rules, jobs=1)
+    assert [(Path(f.path).name, f.code) for f in alone.findings] == [("locks.py", "RL301")]
+    expected = [("jobs.py", 10, "RL303"), ("locks.py", 6, "RL301")]
+    assert findings("") == expected
+    assert findings(", timeout=60") == [("jobs.py", 10, "RL303")]
+    # the same through the cache: summaries keep the families
+    cache = Cache(tmp_path / ".cache")
+    assert findings("", cache) == expected
+    assert findings("", cache) == expected
 
 
 # -- the owner check of a Lua release ---------------------------------------------------------
