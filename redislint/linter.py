@@ -17,6 +17,7 @@ from redislint.project import ProjectIndex
 from redislint.rule import Fix, Report, Rule
 from redislint.semantic.facts import ModuleFacts, collect
 from redislint.semantic.clients.infer import Inferer
+from redislint.semantic.keys.helpers import ScopeSeeder
 from redislint.semantic.model import SemanticModel
 from redislint.sources import decode
 from redislint.suppression import is_suppressed, suppressions
@@ -90,6 +91,8 @@ def run_rules(module: cst.Module, facts: ModuleFacts, settings: Settings,
         hook = getattr(instance, "on_scope_exit", None)
         if hook is not None:
             model.on_scope_exit.append(hook)
+    # Key helpers join the model's key tables as it opens each scope, before any rule looks.
+    dispatcher.add(ScopeSeeder(model, index), wraps=True)
     dispatcher.add(model, wraps=True)
     dispatcher.walk(module, model.ancestors)
     return [report for instance in instances for report in instance.reports]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -58,8 +58,19 @@ def is_lock_constructor(model: "SemanticModel", call: cst.Call) -> bool:
 def lock_timeout(model: "SemanticModel", call: cst.Call) -> object:
     """The `timeout` expression of a call that makes a lock (`r.lock(...)` or `Lock(...)`):
     the expression, None when it is not passed, or DYNAMIC."""
-    position = 2 if is_lock_constructor(model, call) else 1
-    return _argument(call, position, "timeout")
+    return lock_timeout_argument(call, is_lock_constructor(model, call))
+
+
+def lock_name_argument(call: cst.Call, constructor: bool) -> object:
+    """The lock's name (its key) in `client.lock(name, ...)` or, `constructor`,
+    `Lock(client, name, ...)`: the expression, None when absent, or DYNAMIC."""
+    return _argument(call, 1 if constructor else 0, "name")
+
+
+def lock_timeout_argument(call: cst.Call, constructor: bool) -> object:
+    """`lock_timeout` for a call known to be `client.lock(name, timeout)` or, `constructor`,
+    `Lock(client, name, timeout)`."""
+    return _argument(call, 2 if constructor else 1, "timeout")
 
 
 def is_none(expr: object) -> bool:
@@ -99,6 +110,45 @@ def same_lock_key(a: "RedisCall", b: "RedisCall") -> bool:
         return a.key.template == b.key.template
     return a.key == b.key and bool(a.key.parts) and all(
         _SELF_ATTRIBUTE.match(part) for part in a.key.parts)
+
+
+class KeyIndex:
+    """Keys filed once (with the scope of the call that names them), so that "does any of
+    them name the same lock as this call" (`same_lock_key`) is a lookup, not a scan."""
+
+    def __init__(self) -> None:
+        self._same: Set[Tuple[int, Key]] = set()
+        self._templates: Dict[str, Set[int]] = {}
+        self._attributes: Dict[Key, Set[int]] = {}
+
+    def add(self, key: Optional[Key], scope: object) -> None:
+        if key is None:
+            return
+        self._same.add((id(scope), key))
+        if key.template.replace("{}", ""):
+            self._templates.setdefault(key.template, set()).add(id(scope))
+        elif key.parts and all(_SELF_ATTRIBUTE.match(part) for part in key.parts):
+            self._attributes.setdefault(key, set()).add(id(scope))
+
+    def in_scope(self, key: Optional[Key], scope: object) -> bool:
+        """The same key is named in the same scope."""
+        return key is not None and (id(scope), key) in self._same
+
+    def elsewhere(self, key: Optional[Key], scope: object) -> bool:
+        """Another scope names the same key pattern (with literal text) or `self` attribute."""
+        if key is None:
+            return False
+        if key.template.replace("{}", ""):
+            scopes = self._templates.get(key.template, ())
+        elif key.parts and all(_SELF_ATTRIBUTE.match(part) for part in key.parts):
+            scopes = self._attributes.get(key, ())
+        else:
+            return False
+        return len(scopes) > 1 or (len(scopes) == 1 and id(scope) not in scopes)
+
+    def matches(self, key: Optional[Key], scope: object) -> bool:
+        """`same_lock_key` with any key of the index."""
+        return self.in_scope(key, scope) or self.elsewhere(key, scope)
 
 
 def work_seconds(model: "SemanticModel", call: cst.Call,

@@ -12,6 +12,9 @@
 - `unknown`: anything else (a loop variable, a function parameter, a value read from Redis
   that is not concatenated, `unpack(KEYS)`): never reported.
 
+`owner_checks(script)` finds the compare-and-delete of a lock release: a `GET KEYS[i]`
+compared (`==` / `~=`) with `ARGV[j]` or a literal, in a script that DELs `KEYS[i]`.
+
 Locals are followed flow-insensitively: a name bound twice to different kinds is unknown.
 Comments, long strings (`[[...]]`, `[==[...]==]`) and escapes are understood; a script that
 does not tokenize is scanned as far as it goes.
@@ -445,3 +448,154 @@ def key_accesses(script: str) -> List[KeyAccess]:
 def undeclared_keys(script: str) -> List[KeyAccess]:
     """The key arguments the script did not receive through KEYS (literal, ARGV, built)."""
     return [access for access in key_accesses(script) if access.kind in UNDECLARED]
+
+
+# -- compare-and-delete -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OwnerCheck:
+    """A script that deletes `KEYS[key]` and compares its value (`GET KEYS[key]`) with a token:
+    `ARGV[n]` (`token` is `n`, `argv` True) or a literal (`token` is its text)."""
+
+    key: int
+    token: str
+    argv: bool
+
+
+_DELETING = frozenset({"DEL", "UNLINK"})
+
+
+def _operand_after(tokens: Sequence[Token], index: int) -> Sequence[Token]:
+    """The primary expression starting at `index`: a literal, `ARGV[1]`, a name, a call
+    (`redis.call(...)`, `tostring(x)`), in parentheses or not."""
+    size = len(tokens)
+    if index >= size:
+        return ()
+    token = tokens[index]
+    if token.kind in ("string", "number"):
+        return tokens[index:index + 1]
+    if token.kind == "op" and token.value == "(":
+        return tokens[index:_matching(tokens, index) + 1]
+    if token.kind != "name" or token.value in _KEYWORDS:
+        return ()
+    end = index + 1
+    while end < size and tokens[end].kind == "op":
+        value = tokens[end].value
+        if value in ("[", "(") :
+            end = _matching(tokens, end) + 1
+        elif value in (".", ":") and end + 1 < size and tokens[end + 1].kind == "name":
+            end += 2
+        else:
+            break
+    return tokens[index:end]
+
+
+def _operand_before(tokens: Sequence[Token], index: int) -> Sequence[Token]:
+    """The primary expression ending just before `index` (the mirror of `_operand_after`)."""
+    end = index
+    start = index - 1
+    if start < 0:
+        return ()
+    while start >= 0:
+        token = tokens[start]
+        if token.kind == "op" and token.value in (")", "]"):
+            opener = "(" if token.value == ")" else "["
+            depth = 0
+            while start >= 0:
+                value = tokens[start].value if tokens[start].kind == "op" else None
+                if value in (")", "]"):
+                    depth += 1
+                elif value in ("(", "["):
+                    depth -= 1
+                    if depth == 0:
+                        break
+                start -= 1
+            if start < 0 or tokens[start].value != opener:
+                return ()
+            start -= 1
+            continue
+        if token.kind in ("string", "number") and start == end - 1:
+            return tokens[start:end]
+        if token.kind == "name" and token.value not in _KEYWORDS:
+            if start > 0 and tokens[start - 1].kind == "op" and tokens[start - 1].value in (".", ":"):
+                start -= 2
+                continue
+            return tokens[start:end]
+        break
+    return tokens[start + 1:end]
+
+
+class _Checks(_Script):
+    def operand(self, span: Sequence[Token], depth: int = 0) -> Optional[Tuple[str, str]]:
+        """("get", n) for `redis.call('GET', KEYS[n])`, ("argv", n) for `ARGV[n]`,
+        ("literal", text) for a literal; names bound once are followed."""
+        span = _strip_parens(span)
+        if not span or depth > 4:
+            return None
+        values = [t.value for t in span]
+        if len(span) == 1:
+            token = span[0]
+            if token.kind in ("string", "number"):
+                return ("literal", token.value)
+            if token.kind == "name":
+                kind = self._name_kind(token.value)
+                if kind.startswith("="):
+                    return self.operand(tokenize(kind[1:]), depth + 1)
+            return None
+        if values[0] == "tostring" and len(span) > 2 and values[1] == "(":
+            return self.operand(span[2:-1], depth + 1)
+        if len(span) == 4 and values[0] in ("ARGV", "KEYS") and values[1] == "[" and \
+                span[2].kind == "number" and values[3] == "]":
+            return ("argv" if values[0] == "ARGV" else "key", span[2].value)
+        if len(span) > 4 and values[0] in _CALLERS and values[1] == "." and \
+                values[2] in ("call", "pcall") and values[3] == "(":
+            args = _split(span[4:-1], ",")
+            command = _strip_parens(args[0]) if args else ()
+            if len(args) == 2 and len(command) == 1 and command[0].kind == "string" and \
+                    command[0].value.strip().upper() == "GET":
+                key = self.operand(args[1], depth + 1)
+                if key is not None and key[0] == "key":
+                    return ("get", key[1])
+        return None
+
+    def deleted_keys(self) -> List[str]:
+        out = []
+        tokens = self.tokens
+        for index in range(len(tokens) - 3):
+            head, dot, method, paren = tokens[index:index + 4]
+            if head.kind == "name" and head.value in _CALLERS and dot.value == "." and \
+                    method.value in ("call", "pcall") and paren.value == "(":
+                span = _operand_after(tokens, index)
+                args = _split(span[4:-1], ",")
+                command = _strip_parens(args[0]) if args else ()
+                if len(command) == 1 and command[0].kind == "string" and \
+                        command[0].value.strip().upper() in _DELETING:
+                    for arg in args[1:]:
+                        key = self.operand(arg)
+                        if key is not None and key[0] == "key":
+                            out.append(key[1])
+        return out
+
+    def owner_checks(self) -> List[OwnerCheck]:
+        deleted = set(self.deleted_keys())
+        if not deleted:
+            return []
+        found = []
+        tokens = self.tokens
+        for index, token in enumerate(tokens):
+            if token.kind != "op" or token.value not in ("==", "~="):
+                continue
+            left = self.operand(_operand_before(tokens, index))
+            right = self.operand(_operand_after(tokens, index + 1))
+            if left is None or right is None:
+                continue
+            if right[0] == "get":
+                left, right = right, left
+            if left[0] == "get" and left[1] in deleted and right[0] in ("argv", "literal"):
+                found.append(OwnerCheck(int(float(left[1])), right[1], right[0] == "argv"))
+        return found
+
+
+def owner_checks(script: str) -> List[OwnerCheck]:
+    """The compare-and-delete checks of a script: `if redis.call('get', KEYS[1]) == ARGV[1]
+    then return redis.call('del', KEYS[1]) end` gives `OwnerCheck(1, "1", argv=True)`."""
+    return _Checks(script).owner_checks()

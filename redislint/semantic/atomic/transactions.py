@@ -11,7 +11,9 @@ When a key a pipeline WATCHes changes before EXEC, redis-py's `execute()` raises
   loop runs the transaction again;
 - None: a conflict escapes as an exception, or is swallowed without a retry.
 
-`watched_keys(calls)` are the keys a scope WATCHes, on any object; `retry_decorated(func,
+`watched_keys(calls)` are the keys a scope WATCHes, on any object; `set_if_empty(call,
+watched)` tells whether a SET queued after MULTI takes a watched key only when a read found it
+empty (an optimistic lock take, not a compare-and-swap); `retry_decorated(func,
 qualify)` tells whether a function is wrapped by a retry helper (tenacity, backoff, retrying);
 `guards(flow, chain, node)` are the tests on a read's result that decide whether a later
 write runs (check-then-act); `lock_like_context(chain)` / `takes_lock(scope_node)` tell
@@ -26,10 +28,10 @@ from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence, 
 
 import libcst as cst
 
-from redislint.semantic.flow.results import scope_nodes
+from redislint.semantic.flow.results import ResultFlow, scope_nodes
 from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.names import dotted
-from redislint.semantic.keys.values import always_exits
+from redislint.semantic.keys.values import always_exits, truth_tests
 from redislint.walk import iter_children
 
 if TYPE_CHECKING:
@@ -142,6 +144,48 @@ def watched_keys(calls: Iterable["RedisCall"]) -> Set[Optional[Key]]:
         for arg in args:
             found.add(None if arg.star else key_of(arg.value, call.scope.key_lookup))
     return found
+
+
+_EMPTY_READS = frozenset({"get", "exists"})
+_SETS = frozenset({"set", "setex", "psetex"})
+
+
+def set_if_empty(call: "RedisCall", watched: Set[Optional[Key]],
+                 earlier: Iterable["RedisCall"]) -> bool:
+    """`call` is the SET of an optimistic take: queued after MULTI (`call.atomic`) on a key the
+    scope WATCHes (`watched`, from `watched_keys`), and run only when a read of that key before
+    it (`earlier`: the scope's calls of the key that come first) found nothing (`if p.get(k) is
+    None:`, `if not p.exists(k):`, `if p.exists(k): return`). A compare-and-swap of a value that
+    is there (`if p.get(k) == old:`) is not one."""
+    if call.command not in _SETS or call.atomic is not True or call.key is None:
+        return False
+    if call.key not in watched:
+        return False
+    for read in earlier:
+        if read.command not in _EMPTY_READS or read.key != call.key:
+            continue
+        flow = ResultFlow(call.scope.node, read.node)
+        for test, branch in guards(flow.derives, call.ancestors, call.node):
+            if _tests_empty(test, flow, branch):
+                return True
+    return False
+
+
+def _tests_empty(test: cst.BaseExpression, flow: ResultFlow, branch: str) -> bool:
+    """The `branch` of `test` runs when the value `flow` follows is empty (falsy or None)."""
+    for operand, falsy in truth_tests(test):
+        if flow.carries(operand) and falsy == branch:
+            return True
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        target = test.comparisons[0]
+        sides = (test.left, target.comparator)
+        if any(flow.carries(side) for side in sides) and any(
+                isinstance(side, cst.Name) and side.value == "None" or
+                (isinstance(side, cst.Integer) and side.value == "0") for side in sides):
+            empty_when = "body" if isinstance(target.operator, (cst.Is, cst.Equal)) else (
+                "orelse" if isinstance(target.operator, (cst.IsNot, cst.NotEqual)) else None)
+            return empty_when == branch
+    return False
 
 
 # -- reads that decide a later write ----------------------------------------------------------

@@ -1,14 +1,20 @@
 """Key expressions, normalised so the same key is recognised however it is spelt.
 
 `"user:" + uid`, `f"user:{uid}"`, `"user:{}".format(uid)`, `"user:%s" % uid` and a local variable
-holding any of them all normalise to `Key("user:{}", ("uid",))`.
+holding any of them all normalise to `Key("user:{}", ("uid",))`; so does `user_key(uid)` when
+`user_key` is a one-line key helper (`KeyHelper`, see `redislint.semantic.keys.helpers`), and
+`.encode()` of any of them.
+
+A lookup answers bare names with the key they hold, and, under names no variable can have,
+the helpers of the scope: `lock_key()` (a function), `self.lock_key()` / `Jobs.lock_key()` (a
+method), `self.LOCK` (a property or a class constant).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -48,8 +54,76 @@ class Key:
 
 
 Piece = Union[str, Key]
-# Looks a bare name up in the enclosing scopes: its key, if it was assigned one.
-NameLookup = Callable[[str], Optional[Key]]
+
+
+@dataclass(frozen=True)
+class KeyHelper:
+    """A function whose body only builds a key from its parameters
+    (`def lock_key(job): return f"job:{job}:lock"` -> `Key("job:{}:lock", ("job",))`, params
+    `("job",)`). A hole of `key` that is a parameter (or an attribute or item of one) is filled
+    by the argument a call passes; any other hole is a name of the helper's own module."""
+
+    params: Tuple[str, ...]
+    key: Key
+
+    def apply(self, call: cst.Call, lookup: Optional["NameLookup"]) -> Optional[Key]:
+        """The key `call` builds; None when its arguments cannot be matched to the
+        parameters (`*args`, a missing or unknown argument)."""
+        bound: Dict[str, cst.BaseExpression] = {}
+        params = self.params
+        for index, arg in enumerate(call.args):
+            if arg.star:
+                return None
+            if arg.keyword is None:
+                if index >= len(params):
+                    return None
+                bound[params[index]] = arg.value
+            else:
+                name = arg.keyword.value
+                if name not in params or name in bound:
+                    return None
+                bound[name] = arg.value
+        if len(bound) != len(params):
+            return None
+        texts = self.key.template.split("{}")
+        if len(texts) != len(self.key.parts) + 1:
+            return None
+        pieces: List[Piece] = [texts[0]]
+        for part, text in zip(self.key.parts, texts[1:]):
+            filled = _fill_part(part, bound, lookup)
+            if filled is None:
+                return None
+            pieces += [filled, text]
+        return _join(pieces)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _fill_part(part: str, bound: Dict[str, cst.BaseExpression],
+               lookup: Optional["NameLookup"]) -> Optional[Key]:
+    """A helper's hole as the caller spells it: the argument's own key for a parameter
+    (`job`), the argument's text for an attribute or item of one (`job.id`); the hole itself
+    when it names no parameter; None when it uses one in another way (`job + 1`)."""
+    head = _IDENTIFIER.match(part)
+    name = head.group() if head is not None else None
+    if name in bound:
+        value = bound[name]  # type: ignore[index]
+        rest = part[len(name):]  # type: ignore[arg-type]
+        if not rest:
+            return _join(_pieces(value, lookup) or [_hole(value, lookup)])
+        if rest[0] in ".[" and not any(word in bound for word in _IDENTIFIER.findall(rest)):
+            text = _plain_dotted(value)
+            return Key("{}", (text + rest,)) if text is not None else None
+        return None
+    if any(word in bound for word in _IDENTIFIER.findall(part)):
+        return None
+    return Key("{}", (part,))
+
+
+# Looks a bare name up in the enclosing scopes: its key, if it was assigned one; under
+# `name()` / `self.name()` / `self.name`, the key helper or constant of that name.
+NameLookup = Callable[[str], Optional[Union[Key, KeyHelper]]]
 
 
 def source(node: cst.CSTNode) -> str:
@@ -57,7 +131,51 @@ def source(node: cst.CSTNode) -> str:
     dotted = _plain_dotted(node)
     if dotted is not None:
         return dotted
+    if type(node) is cst.Call:
+        text = _plain_call(node)  # type: ignore[arg-type]
+        if text is not None:
+            return text
     return "".join(_EMPTY.code_for_node(node).split())
+
+
+_SIMPLE_LITERALS = frozenset({cst.Integer, cst.Float, cst.SimpleString})
+
+
+def _plain_call(node: cst.BaseExpression, depth: int = 0) -> Optional[str]:
+    """`f(a, b.c[0], g("x"), n=1)` without parentheses around its parts: the text `source`
+    gives, without paying for code generation (values are often bound from such calls)."""
+    node_type = type(node)
+    if node_type is cst.Name or node_type is cst.Attribute:
+        return _plain_dotted(node)
+    if depth > 8 or node.lpar:  # type: ignore[attr-defined]
+        return None
+    if node_type in _SIMPLE_LITERALS:
+        return "".join(node.value.split())  # type: ignore[attr-defined]
+    if node_type is cst.Subscript:
+        inner = node.slice  # type: ignore[attr-defined]
+        if len(inner) != 1 or type(inner[0].slice) is not cst.Index or \
+                type(inner[0].comma) is cst.Comma or inner[0].slice.star is not None:
+            return None
+        value = _plain_call(node.value, depth + 1)  # type: ignore[attr-defined]
+        index = _plain_call(inner[0].slice.value, depth + 1)
+        return None if value is None or index is None else f"{value}[{index}]"
+    if node_type is not cst.Call:
+        return None
+    func = _plain_call(node.func, depth + 1)  # type: ignore[attr-defined]
+    if func is None:
+        return None
+    out = [func, "("]
+    for arg in node.args:  # type: ignore[attr-defined]
+        text = _plain_call(arg.value, depth + 1)
+        if text is None:
+            return None
+        if arg.keyword is not None:
+            text = arg.keyword.value + "=" + text
+        out.append(arg.star + text)
+        if type(arg.comma) is cst.Comma:
+            out.append(",")
+    out.append(")")
+    return "".join(out)
 
 
 def _plain_dotted(node: cst.CSTNode) -> Optional[str]:
@@ -86,6 +204,10 @@ def key_of(expr: cst.BaseExpression, lookup: Optional[NameLookup] = None) -> Opt
     pieces = _pieces(expr, lookup)
     if pieces is None:
         return None
+    return _join(pieces)
+
+
+def _join(pieces: List[Piece]) -> Key:
     template: List[str] = []
     parts: List[str] = []
     for piece in pieces:
@@ -98,27 +220,52 @@ def key_of(expr: cst.BaseExpression, lookup: Optional[NameLookup] = None) -> Opt
 
 
 def is_bare_hole(expr: cst.BaseExpression) -> bool:
-    """`key_of(expr)` is one hole and no literal text, whatever the lookup (`f(x)`, `a[i]`,
-    `a.b`): answered without generating the hole's source."""
-    if type(expr) is cst.Call:
+    """`key_of(expr)` is one hole and no literal text, whatever the lookup (`a[i]`, `a.b.c`,
+    `obj.method(x)`): answered without generating the hole's source. Not for what a lookup
+    may know: `f(x)` (a key helper), `self.m(x)` / `Cls.m(x)` (a helper method), `self.x`
+    (a property or class constant), `str(uid)`, `.encode()` and `.format(...)`."""
+    expr_type = type(expr)
+    if expr_type is cst.Call:
         func = expr.func  # type: ignore[attr-defined]
         if type(func) is cst.Attribute:
-            return func.attr.value != "format"
-        # str(uid) / int(uid) are uid's hole, which a lookup may fill with a key
-        return not (type(func) is cst.Name and func.value in ("str", "int")
-                    and len(expr.args) == 1)  # type: ignore[attr-defined]
-    return type(expr) is cst.Attribute or type(expr) is cst.Subscript
+            return func.attr.value not in ("format", "encode") and not _owner_name(func)
+        return type(func) is not cst.Name
+    if expr_type is cst.Attribute:
+        return not _owner_name(expr)  # type: ignore[arg-type]
+    return expr_type is cst.Subscript
+
+
+def _owner_name(expr: cst.Attribute) -> bool:
+    """`self.x` / `Cls.x`: an attribute of a bare name, which a helper lookup may know."""
+    return type(expr.value) is cst.Name and not expr.lpar
 
 
 def _hole(expr: cst.BaseExpression, lookup: Optional[NameLookup]) -> Piece:
-    if isinstance(expr, cst.Name) and lookup is not None:
-        known = lookup(expr.value)
-        if known is not None:
-            return known
-    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and len(expr.args) == 1:
-        # str(uid) / int(uid) spell the same key as uid
-        if expr.func.value in ("str", "int"):
-            return _hole(expr.args[0].value, lookup)
+    expr_type = type(expr)
+    if expr_type is cst.Name:
+        if lookup is not None:
+            known = lookup(expr.value)  # type: ignore[attr-defined]
+            if type(known) is Key:
+                return known  # type: ignore[return-value]
+    elif expr_type is cst.Call:
+        func = expr.func  # type: ignore[attr-defined]
+        if type(func) is cst.Name:
+            if func.value in ("str", "int") and len(expr.args) == 1:  # type: ignore[attr-defined]
+                # str(uid) / int(uid) spell the same key as uid
+                return _hole(expr.args[0].value, lookup)  # type: ignore[attr-defined]
+            helper = lookup(func.value + "()") if lookup is not None else None
+        elif type(func) is cst.Attribute and lookup is not None and _owner_name(func):
+            helper = lookup(f"{func.value.value}.{func.attr.value}()")
+        else:
+            helper = None
+        if type(helper) is KeyHelper:
+            found = helper.apply(expr, lookup)  # type: ignore[union-attr, arg-type]
+            if found is not None:
+                return found
+    elif expr_type is cst.Attribute and lookup is not None and _owner_name(expr):  # type: ignore[arg-type]
+        known = lookup(f"{expr.value.value}.{expr.attr.value}")  # type: ignore[attr-defined]
+        if type(known) is Key:
+            return known  # type: ignore[return-value]
     return Key("{}", (source(expr),))
 
 
@@ -148,6 +295,12 @@ def _pieces(expr: cst.BaseExpression, lookup: Optional[NameLookup]) -> Optional[
         values = [el.value for el in right.elements] if isinstance(right, cst.Tuple) else [right]
         return _fill(_PERCENT.split(fmt), values, lookup)
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+        if expr.func.attr.value == "encode" and len(expr.args) <= 1 and not any(
+                a.star or a.keyword is not None for a in expr.args):
+            # `f"lock:{name}".encode()` is the key `lock:{name}`, as bytes
+            inner = _pieces(expr.func.value, lookup)
+            if inner is not None:
+                return inner
         if expr.func.attr.value == "format" and all(a.keyword is None and not a.star for a in expr.args):
             fmt = string_value(expr.func.value)
             if fmt is None or _FORMAT_FIELD.search(fmt.replace("{{", "").replace("}}", "")) is None:

@@ -8,22 +8,35 @@ carries the patterns it bounds, per family:
 - `list`: popped, moved, trimmed or removed from (LPOP/RPOP/BLPOP/BRPOP/LMPOP/BLMPOP,
   LMOVE/BLMOVE/RPOPLPUSH/BRPOPLPUSH, LTRIM, LREM);
 - `zset`: members removed (ZREM, ZREMRANGEBYSCORE/RANK/LEX, ZPOPMIN/ZPOPMAX, BZPOP*, ZMPOP);
-- `set`: members removed (SREM, SPOP, SMOVE from it);
 - `stream`: trimmed or deleted from (XTRIM, XDEL);
+- `set`: members removed (SREM, SPOP, SMOVE from it);
 - `hash`: fields removed (HDEL, HGETDEL) or expired (HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT);
 - `expire`: given a TTL (EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, SETEX/PSETEX, GETEX or SET with an
   expiry option);
 - `delete`: deleted (DEL, UNLINK, GETDEL);
+- `lock`: taken as a lock: `set(key, token, nx=True)` with an expiry option (a lease) or of a
+  lock-named key (`lock:{}`, see `redislint.semantic.atomic.locks.is_lock_key`),
+  `setnx(key, ...)` of a lock-named key, `x.lock(key, ...)` and `Lock(r, key, ...)` (redis-py's
+  lock keeps its token under `key`). Test modules record none: a test taking a lock says
+  nothing about the code under test;
+- `key-helper`: the module's one-line key helpers (`redislint.semantic.keys.helpers`), recorded
+  even when the module sends no command;
+- `lock-wrapper`: its functions and classes that make a lock whose timeout their caller gives,
+  None by default (`redislint.semantic.atomic.wrappers`);
+- `project-calls`: how it calls the callables it imports from the project (the arguments it
+  passes), so a wrapper's module knows whether its callers give the timeout;
 - `cache:<entity>`, `invalidates:<entity>`, `signals:<entity>`: the entities the module caches
   and the functions that invalidate them; `redis:clients`, `redis:factories`: the module globals
   bound to a client and the functions returning one (`redislint.semantic.context.database`,
   for RL401).
 
 The project scan is syntactic: any `x.<command>(key, ...)` counts whatever `x` is, since these
-facts only ever silence a rule. The `cache:` family is the exception (it makes RL401 look at an
-entity), so its entries carry what the receiver is known to be, checked by the module that
-reads them against the clients and factories the modules declare (`redis:clients`,
-`redis:factories`; `database.ProjectClients`). Keys are normalised like `redislint.semantic.keys.expressions` does, with
+facts mostly silence a rule. The `cache:` family makes RL401 look at an entity, so its entries
+carry what the receiver is known to be, checked by the module that reads them against the
+clients and factories the modules declare (`redis:clients`, `redis:factories`;
+`database.ProjectClients`). The `lock` family makes one speak (a DEL elsewhere of a key taken
+as a lock is a release), so it records only a lock's shape: a literal `nx=True` with an expiry
+or a lock-like name, `.lock(key, ...)`, redis-py's `Lock` class. Keys are normalised like `redislint.semantic.keys.expressions` does, with
 module constants and a function's simple locals resolved. A pop or trim whose key cannot be
 read at all (`r.rpop(self.key)`, `r.brpop(queues)`) is recorded as the pattern `*`: it may
 drain any key of its family. Not so for sorted sets and sets (`NAMED_ONLY`): a generic
@@ -36,6 +49,9 @@ or `key_for(uid)` whose `return`s are all named keys, a property likewise, an at
 the class assigned once: `self.key = f"rate:{name}"`). Expiries and deletions of unreadable
 keys are not recorded: generic helpers (`def touch(key, ttl): r.expire(key, ttl)`) say nothing
 about a given key.
+Keys built by the module's own key helpers (`lock_key(job)`, `self._key(name)`) are resolved
+like the lint phase does; helpers imported from other modules are not (the project is not
+known yet when modules are scanned).
 """
 
 from __future__ import annotations
@@ -48,17 +64,23 @@ from typing import Callable, Dict, Iterable, List, Optional, Set
 import libcst as cst
 
 from redislint.prefilter import mentions_redis
+from redislint.semantic.atomic import wrappers
+from redislint.semantic.atomic.locks import is_lock_key, lock_timeout_argument
 from redislint.semantic.context.database import (
     CACHE_COMMANDS, INVALIDATE_COMMANDS, project_cache_uses,
 )
 from redislint.semantic.facts import ClassFacts, FunctionFacts, ModuleFacts
+from redislint.semantic.keys import helpers
 from redislint.semantic.keys.expressions import Key, key_of
-from redislint.semantic.redispy import EXPIRE_COMMANDS, TTL_OPTIONS
+from redislint.semantic.redispy import EXPIRE_COMMANDS, LOCK_CLASSES, TTL_OPTIONS
 from redislint.walk import children_of
 
 LIST_DRAINS = frozenset({"lpop", "rpop", "blpop", "brpop", "lmpop", "blmpop", "lmove", "blmove",
                          "rpoplpush", "brpoplpush", "ltrim", "lrem"})
 ZSET_DRAINS = frozenset({"zrem", "zremrangebyscore", "zremrangebyrank", "zremrangebylex",
+                         "zpopmin", "zpopmax", "bzpopmin", "bzpopmax", "zmpop", "bzmpop"})
+STREAM_DRAINS = frozenset({"xtrim", "xdel"})
+SET_DRAINS = frozenset({"zrem", "zremrangebyscore", "zremrangebyrank", "zremrangebylex",
                          "zpopmin", "zpopmax", "bzpopmin", "bzpopmax", "zmpop", "bzmpop"})
 STREAM_DRAINS = frozenset({"xtrim", "xdel"})
 SET_DRAINS = frozenset({"srem", "spop", "smove"})
@@ -80,9 +102,12 @@ _KEY_LISTS = frozenset({"blpop", "brpop", "bzpopmin", "bzpopmax"})
 _COUNTED = {"lmpop": (1, False), "zmpop": (1, True), "blmpop": (2, False), "bzmpop": (2, True)}
 _ALL_COMMANDS = set().union(*FAMILIES.values(), EXPIRE_COMMANDS, TTL_WRITES, DELETES,
                             {"set", "getex"})
+_LOCK_COMMANDS = frozenset({"set", "setnx", "lock"})
 _MENTIONS = re.compile(rb"\.\s*(?:" + b"|".join(
-    re.escape(c.encode()) for c in sorted(_ALL_COMMANDS - {"set"}, key=len, reverse=True))
-    + rb"|set\s*\([^)]*\b(?:ex|px|exat|pxat)\s*=)\s*\(?")
+    re.escape(c.encode()) for c in sorted(_ALL_COMMANDS - {"set"} | {"setnx", "lock"},
+                                          key=len, reverse=True))
+    + rb"|set\s*\([^)]*\b(?:ex|px|exat|pxat|nx)\s*=)\s*\(?|\bLock\s*\(")
+_TEST_PARTS = frozenset({"test", "tests", "testing", "conftest"})
 _WORD = re.compile(r"[A-Za-z0-9]")
 _CACHE_MENTIONS = re.compile(rb"\.\s*(?:" + b"|".join(
     re.escape(c.encode()) for c in sorted(CACHE_COMMANDS | INVALIDATE_COMMANDS, key=len,
@@ -303,57 +328,126 @@ def patterns_of(exprs: Optional[List[cst.BaseExpression]],
 # -- the project scan -------------------------------------------------------------------------
 def scan(module: cst.Module, facts: ModuleFacts, data: Optional[bytes] = None
          ) -> Dict[str, List[str]]:
-    """Family -> sorted key patterns this module drains (list/zset/stream/hash), expires or
-    deletes; and the entities it caches and invalidates
-    (`redislint.semantic.context.database.project_cache_uses`)."""
-    found = _bounds(module, facts) if data is None or _MENTIONS.search(data) else {}
+    """Family -> sorted key patterns this module drains (list/zset/stream/set/hash), expires,
+    deletes or locks; its key helpers and lock wrappers; the entities it caches and invalidates
+    (see the module doc)."""
+    known = helpers.ModuleHelpers(facts)
+    out: Dict[str, List[str]] = {}
     # (a module that only builds the client must still declare it: `redis:clients`)
     if data is None or _CACHE_MENTIONS.search(data) or mentions_redis(data):
-        found.update(project_cache_uses(module, facts))
-    return found
-
-
-def _bounds(module: cst.Module, facts: ModuleFacts) -> Dict[str, List[str]]:
-    functions = _function_facts(facts)
-    classes = {id(c.node): c for c in facts.classes.values()}
+        out.update(project_cache_uses(module, facts))
+    exported = helpers.export(known)
+    if exported:
+        out[helpers.FAMILY] = exported
+    mentions = data is None or _MENTIONS.search(data) is not None
+    if not mentions and not wrappers.imports_project(facts):
+        return out
+    callables = wrappers.Callables(facts)
+    defs = callables.defs
     found: Dict[str, Set[str]] = {}
-    func: Optional[FunctionFacts] = None
-    cls: Optional[ClassFacts] = None
+    locks = not _is_test_module(facts.imports.module)
+    direct: Dict[str, Set[wrappers.Slot]] = {}
+    sites: List[wrappers.CallSite] = []
+    definition: Optional[wrappers.Definition] = None
+    lookup = _lookup(facts, None, known, None)
     # Children are pushed reversed, so the walk is in source order; a `_Restore` below a
-    # function's (or class's) children gives back the enclosing facts when they are done.
+    # function's children gives back the enclosing function's facts when they are done.
     stack: List[object] = [module]
     pop, extend = stack.pop, stack.extend
     while stack:
         node = pop()
         node_type = type(node)
         if node_type is _Restore:
-            func, cls = node.func, node.cls  # type: ignore[attr-defined]
+            definition, lookup = node.definition, node.lookup  # type: ignore[attr-defined]
             continue
         if node_type is cst.FunctionDef:
-            stack.append(_Restore(func, cls))
-            func = functions.get(id(node), None)
-        elif node_type is cst.ClassDef:
-            stack.append(_Restore(func, cls))
-            cls = classes.get(id(node))
+            stack.append(_Restore(definition, lookup))
+            definition = defs.get(id(node), None)
+            lookup = _lookup(facts, definition.func if definition else None, known,
+                             definition.cls if definition else None)
         elif node_type is cst.Call:
             callee = node.func  # type: ignore[attr-defined]
-            if type(callee) is cst.Attribute:
-                command = callee.attr.value.lower()
+            if mentions:
+                command = callee.attr.value.lower() if type(callee) is cst.Attribute else None
                 if command in _ALL_COMMANDS:
-                    _record(node, command, _lookup(facts, func), found,  # type: ignore[arg-type]
-                            facts, cls)
+                    _record(node, command, lookup, found, facts,  # type: ignore[arg-type]
+                            definition.cls if definition is not None else None)
+                if command in _LOCK_COMMANDS or (command is None
+                                                 and _is_lock_class(facts, callee)):
+                    _record_lock(node, command or "Lock", lookup, found if locks else None,
+                                 facts, defs, definition, direct)
+            name = callables.callee(node, definition)  # type: ignore[arg-type]
+            if name is not None:
+                sites.append(wrappers.CallSite(name, node, definition))  # type: ignore[arg-type]
         children = children_of(node)  # type: ignore[arg-type]
         children.reverse()
         extend(children)
-    return {family: sorted(patterns) for family, patterns in found.items()}
+    out.update((family, sorted(patterns)) for family, patterns in found.items())
+    if direct:
+        exported = wrappers.export(facts.imports.module,
+                                   wrappers.propagate(direct, sites, facts, defs)[0])
+        if exported:
+            out[wrappers.FAMILY] = exported
+    calls = wrappers.summarize_calls(sites)
+    if calls:
+        out[wrappers.CALLS_FAMILY] = calls
+    return out
 
 
 class _Restore:
-    __slots__ = ("func", "cls")
+    __slots__ = ("definition", "lookup")
 
-    def __init__(self, func: Optional[FunctionFacts], cls: Optional[ClassFacts]) -> None:
-        self.func = func
-        self.cls = cls
+    def __init__(self, definition: Optional["wrappers.Definition"], lookup) -> None:
+        self.definition = definition
+        self.lookup = lookup
+
+
+def _is_test_module(module: str) -> bool:
+    parts = module.split(".") if module else []
+    return any(part in _TEST_PARTS or part.startswith("test_") or part.endswith("_test")
+               for part in parts)
+
+
+def _is_lock_class(facts: ModuleFacts, callee: cst.BaseExpression) -> bool:
+    """`Lock(...)` / `redis.lock.Lock(...)`: redis-py's lock class, however imported."""
+    name = callee.value if type(callee) is cst.Name else None  # type: ignore[attr-defined]
+    if name is None and type(callee) is cst.Attribute:
+        name = callee.attr.value  # type: ignore[attr-defined]
+        if name != "Lock":
+            return False
+        from redislint.semantic.names import dotted
+        name = dotted(callee)
+    if name is None or not name.endswith("Lock"):
+        return False
+    return facts.imports.qualify(name) in LOCK_CLASSES
+
+
+def _record_lock(call: cst.Call, command: str, lookup, found: Optional[Dict[str, Set[str]]],
+                 facts: ModuleFacts, defs, definition, direct) -> None:
+    """A lock taken (`lock` family) and, for a lock made here, the wrapper its timeout makes
+    of the enclosing callable."""
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    keyword = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    if command == "Lock":
+        name = positional[1] if len(positional) > 1 else keyword.get("name")
+    else:
+        name = positional[0] if positional else keyword.get("name")
+    key = key_of(name, lookup) if name is not None else None
+    if command in ("lock", "Lock"):
+        timeout = lock_timeout_argument(call, command == "Lock")
+        slot = wrappers.slot_of(facts, defs, definition, timeout)
+        if slot is not None:
+            direct.setdefault(slot[0].callee, set()).add(slot[1])
+        taken = True
+    elif command == "set":
+        nx = keyword.get("nx")
+        taken = (isinstance(nx, cst.Name) and nx.value == "True"
+                 and (gives_ttl("set", call) is not False or is_lock_key(key)))
+    else:  # setnx
+        taken = is_lock_key(key)
+    pattern = named_pattern(key) if taken else None
+    if found is not None and pattern is not None:
+        found.setdefault("lock", set()).add(pattern)
 
 
 def _record(call: cst.Call, command: str, lookup, found: Dict[str, Set[str]],
@@ -374,18 +468,23 @@ def _record(call: cst.Call, command: str, lookup, found: Dict[str, Set[str]],
             found.setdefault("delete" if command in DELETES else "expire", set()).update(named)
 
 
-def _function_facts(facts: ModuleFacts) -> Dict[int, FunctionFacts]:
-    out = {id(f.node): f for f in facts.functions.values()}
-    for cls in facts.classes.values():
-        out.update((id(f.node), f) for f in cls.methods.values())
-    return out
-
-
-def _lookup(facts: ModuleFacts, func: Optional[FunctionFacts]):
+def _lookup(facts: ModuleFacts, func: Optional[FunctionFacts],
+            known: Optional[helpers.ModuleHelpers] = None, cls: Optional[ClassFacts] = None):
     """A bare name's key: a function's simple local, else a module constant, when it has one
-    value (a name assigned twice could be either)."""
+    value (a name assigned twice could be either); the module's key helpers under their
+    entry names (`lock_key()`, `self.lock_key`)."""
+    entries = known.of_class(cls) if known is not None and cls is not None else {}
+    module_entries = known.module if known is not None else {}
 
-    def lookup(name: str) -> Optional[Key]:
+    def helper_lookup(name: str):
+        if "(" in name or "." in name:
+            found = entries.get(name)
+            return found if found is not None else module_entries.get(name)
+        return None
+
+    def lookup(name: str):
+        if "(" in name or "." in name:
+            return helper_lookup(name)
         values = None
         if func is not None and name in func.locals:
             values = func.locals[name]
@@ -393,7 +492,7 @@ def _lookup(facts: ModuleFacts, func: Optional[FunctionFacts]):
             values = facts.assigns.get(name)
         if not values or len(values) != 1:
             return None
-        found = key_of(values[0])
+        found = key_of(values[0], helper_lookup)
         return found if named_pattern(found) is not None else None
 
     return lookup
