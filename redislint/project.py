@@ -96,8 +96,17 @@ class ProjectIndex:
 
     def exported_names(self) -> Set[str]:
         """Names through which some module hands out a client (a global, a factory, a class
-        that is or wraps one, an attribute holding one)."""
-        return self.clients.exported_names()
+        that is or wraps one, an attribute holding one), or a lock (a lock wrapper: its callers
+        decide its timeout)."""
+        names = self.clients.exported_names()
+        import json
+
+        for entry in self.key_uses("lock-wrapper"):
+            try:
+                names.add(str(json.loads(entry)[0]).rsplit(".", 1)[-1])
+            except (ValueError, IndexError, TypeError):
+                continue
+        return names
 
     def flow_targets(self) -> Set[str]:
         """Modules whose functions receive a client from a caller elsewhere."""
