@@ -391,6 +391,22 @@ SHAPES = {
         """,
     }, "app.book", [("sadd", "client", "probable"), ("zincrby", "client", "probable"),
                     ("get", "client", "probable")]),
+    "usage evidence: the module's convention for its client parameter": ({
+        "app.book": """
+            def vote(conn, user, article):
+                conn.sadd("voted:" + article, user)
+                conn.zincrby("score:", article, 432)
+            def post(conn, user):
+                conn.hset("article:1", "poster", user)
+                conn.expire("article:1", 60)
+            def worker(conn, queue):
+                return conn.blpop([queue], 30)
+            def other(client, queue):
+                return client.blpop([queue], 30)
+        """,
+    }, "app.book", [("sadd", "client", "probable"), ("zincrby", "client", "probable"),
+                    ("hset", "client", "probable"), ("expire", "client", "probable"),
+                    ("blpop", "client", "probable")]),
     "usage evidence: a self attribute and a pipeline named like one": ({
         "app.w": """
             class Worker:

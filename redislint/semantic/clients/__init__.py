@@ -35,8 +35,9 @@ Recognised (each has a case in `tests/test_client_inference.py`):
   (`get_redis_connection(node)`, `get_node(...).redis_connection`);
 - raw commands sent by name (`execute_command("BRPOP", ...)`, `send_command`);
 - last, usage evidence (`probable`): a parameter, attribute, global or local sent two
-  Redis-only commands (`hset`, `zadd`, `brpop`, `expire`...) that nothing else explains, and
-  never one known to be something else (a dict, Django's or Flask's cache, memcache, a
+  Redis-only commands (`hset`, `zadd`, `brpop`, `expire`...) that nothing else explains (one is
+  enough for a parameter named like the client parameter of two other functions of its
+  module: the module's convention), and never one known to be something else (a dict, Django's or Flask's cache, memcache, a
   Prometheus metric, a project object with methods of its own).
 """
 

@@ -11,7 +11,7 @@ from redislint.semantic.clients.terms import Term
 
 CallSite = Tuple[Term, Tuple[Tuple[object, Term], ...]]
 # Bumped whenever the records change shape: cached summaries of another shape are not read.
-FORMAT = "clients-4"
+FORMAT = "clients-5"
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ class ClientSummary:
     # name -> the qualified name a module-level `from x import name` binds.
     reexports: Dict[str, str] = field(default_factory=dict)
     calls: Tuple[CallSite, ...] = ()
-    # symbol -> the Redis-only commands (two or more) the code sends through it: usage
-    # evidence for a receiver nothing else explains (`l:pkg.mod.f#name` names a local).
+    # symbol -> the Redis-only commands the code sends through it: usage evidence for a
+    # receiver nothing else explains (`l:pkg.mod.f#name` names a local).
     usage: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     # function -> (receiver, command) of the commands it sends directly (a few at most): does
     # calling it wait for Redis? (`RedisDB.get` doing `self.REDIS.get(k)`).

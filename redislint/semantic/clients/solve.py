@@ -279,9 +279,11 @@ class _Solver:
                 self.static.setdefault(symbol, []).extend(terms)
         self.calls = [call for summary in summaries for call in summary.calls]
         self.usage: Dict[str, Set[str]] = {}
+        self.usage_module: Dict[str, str] = {}
         for summary in summaries:
             for symbol, commands in summary.usage.items():
                 self.usage.setdefault(symbol, set()).update(commands)
+                self.usage_module.setdefault(symbol, summary.module)
         self.flowed: Dict[str, Set] = {}
         # Ordered (dicts, not sets): the worklist runs in the same order in every process.
         self.readers: Dict[str, Dict[object, None]] = {}
@@ -300,8 +302,9 @@ class _Solver:
         known to be something else (a dict, Django's cache, a project object)."""
         project = self.project
         again: List[object] = []
+        convention = self._conventions()
         for symbol, commands in sorted(self.usage.items()):
-            if len(commands) < 2:
+            if len(commands) < 2 and not (symbol[0] == "p" and self._convention(symbol) in convention):
                 continue
             if symbol.startswith("l:"):
                 project.probable_locals.add(symbol)
@@ -312,6 +315,23 @@ class _Solver:
             if self._grow(symbol, {probable(symbol)}):
                 again.extend(self.readers.get(symbol, ()))
         return again
+
+    def _conventions(self) -> Set[Tuple[str, str]]:
+        """(module, parameter name) pairs that two functions of the module or more send two
+        Redis-only commands through (`def vote(conn, ...)`, `def post(conn, ...)`: the
+        module's convention for its client parameter). A parameter of that name in another
+        function of the module is then a probable client on one such command (a worker that
+        only does `conn.blpop(...)`)."""
+        counts: Dict[Tuple[str, str], int] = {}
+        for symbol, commands in self.usage.items():
+            if symbol[0] == "p" and len(commands) >= 2:
+                key = self._convention(symbol)
+                counts[key] = counts.get(key, 0) + 1
+        return {key for key, count in counts.items() if count >= 2}
+
+    def _convention(self, symbol: str) -> Tuple[str, str]:
+        """`p:pkg.mod.f#conn` -> ("pkg.mod", "conn"): the module the function is in."""
+        return self.usage_module.get(symbol, ""), symbol.rpartition("#")[2]
 
     def _fixpoint(self, queue: List[object]) -> None:
         project = self.project

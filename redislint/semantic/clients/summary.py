@@ -282,8 +282,7 @@ class _Summarizer:
             if function is not _no_children:
                 extend(function(node))
         self.out.sends = {qual: tuple(pairs) for qual, pairs in self._sends.items()}
-        self.out.usage = {symbol: tuple(sorted(commands)) for symbol, commands in sorted(usage.items())
-                          if len(commands) >= 2}
+        self.out.usage = {symbol: tuple(sorted(commands)) for symbol, commands in sorted(usage.items())}
 
     def sent(self, node: cst.Call, env, owner: Optional[str], where) -> None:
         """A command the function sends itself (its receiver as a term): may calling the
