@@ -21,7 +21,7 @@ Commands sent while the pipeline is WATCHing (after `watch()`, before `multi()`)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
@@ -64,12 +64,21 @@ def made_pipelines(scope: "Scope") -> List[MadePipeline]:
         found.append(pipeline)
         if pipeline.name is not None:
             by_name.setdefault(pipeline.name, []).append(pipeline)
+    if not by_name:
+        return found
+    # The scope's calls on each receiver, and each name's uses, gathered once for all the
+    # pipelines of the scope (not once per pipeline).
+    on_receiver: Dict[str, List["RedisCall"]] = {}
+    for call in scope.calls:
+        if call.receiver.role == "pipeline" and call.receiver_text in by_name:
+            on_receiver.setdefault(call.receiver_text, []).append(call)
+    uses = _uses(scope.node, frozenset(by_name))
     for name, pipelines in by_name.items():
         targets = {id(p.made.node) for p in pipelines}
-        escapes = _escapes(scope.node, name, targets)
+        escapes = _escapes(uses.get(name, ()), targets)
         for pipeline in pipelines:
             pipeline.escapes = escapes or len(pipelines) > 1
-            _follow(scope, pipeline)
+            _follow(on_receiver.get(name, ()), pipeline)
     return found
 
 
@@ -119,12 +128,10 @@ def _chain(call: "RedisCall") -> Optional[MadePipeline]:
     return pipeline
 
 
-def _follow(scope: "Scope", pipeline: MadePipeline) -> None:
+def _follow(calls: Sequence["RedisCall"], pipeline: MadePipeline) -> None:
     """Fill `queued` and `executed` from the scope's calls on the pipeline's name."""
     immediate = False
-    for call in scope.calls:
-        if call.receiver_text != pipeline.name or call.receiver.role != "pipeline":
-            continue
+    for call in calls:
         inside = pipeline.within is None or any(a is pipeline.within for a in call.ancestors)
         command = call.command
         if command == "watch":
@@ -137,10 +144,10 @@ def _follow(scope: "Scope", pipeline: MadePipeline) -> None:
             pipeline.queued.append(call)
 
 
-def _escapes(scope_node: cst.CSTNode, name: str, made: set) -> bool:
-    """Whether `name` is used in the scope other than as the receiver of a method call in the
+def _escapes(uses, made: set) -> bool:
+    """Whether a name is used in the scope other than as the receiver of a method call in the
     scope's own code (or as the target that binds one of the `made` pipelines)."""
-    for node, parents, nested in _names(scope_node, name):
+    for node, parents, nested in uses:
         parent = parents[-1] if parents else None
         if (isinstance(parent, cst.Attribute) and parent.attr is node) or (
                 isinstance(parent, cst.Arg) and parent.keyword is node):
@@ -164,16 +171,20 @@ def _escapes(scope_node: cst.CSTNode, name: str, made: set) -> bool:
     return False
 
 
-def _names(root: cst.CSTNode, name: str) -> Iterator[Tuple[cst.Name, List[cst.CSTNode], bool]]:
-    """Every `Name` node spelling `name` under `root`, with its parents and whether it sits in a
-    function, lambda or class nested in `root`."""
+def _uses(root: cst.CSTNode, names: frozenset) -> Dict[str, List[tuple]]:
+    """Every `Name` node spelling one of `names` under `root`, with its two nearest parents
+    (grandparent first) and whether it sits in a function, lambda or class nested in `root`:
+    one walk of the scope for all the names."""
     children = list(root.body) if isinstance(root, cst.Module) else [root.body] if isinstance(
         root, (cst.FunctionDef, cst.Lambda)) else [root]
-    stack: List[Tuple[cst.CSTNode, List[cst.CSTNode], bool]] = [(c, [], False) for c in children]
+    found: Dict[str, List[tuple]] = {}
+    stack: List[tuple] = [(c, (), False) for c in children]
     while stack:
         node, parents, nested = stack.pop()
-        if isinstance(node, cst.Name) and node.value == name:
-            yield node, parents, nested
+        if type(node) is cst.Name and node.value in names:  # type: ignore[attr-defined]
+            found.setdefault(node.value, []).append((node, parents, nested))  # type: ignore[attr-defined]
+            continue
         inner = nested or isinstance(node, _NESTED)
-        below = parents + [node]
+        below = (parents[-1], node) if parents else (node,)
         stack.extend((child, below, inner) for child in iter_children(node))
+    return found
