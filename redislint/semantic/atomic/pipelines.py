@@ -20,6 +20,8 @@ Commands sent while the pipeline is WATCHing (after `watch()`, before `multi()`)
 
 from __future__ import annotations
 
+import bisect
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -51,6 +53,16 @@ class MadePipeline:
 
 
 def made_pipelines(scope: "Scope") -> List[MadePipeline]:
+    """Each pipeline the scope makes (asked by several rules at scope exit: made once)."""
+    known = getattr(scope, "_pipelines", None)
+    if known is not None and known[0] == len(scope.calls):
+        return known[1]
+    found = _made_pipelines(scope)
+    scope._pipelines = (len(scope.calls), found)  # type: ignore[attr-defined]
+    return found
+
+
+def _made_pipelines(scope: "Scope") -> List[MadePipeline]:
     made = [c for c in scope.calls
             if c.command in PIPELINE_METHODS and c.receiver.role == "client"]
     if not made:
@@ -73,12 +85,35 @@ def made_pipelines(scope: "Scope") -> List[MadePipeline]:
         if call.receiver.role == "pipeline" and call.receiver_text in by_name:
             on_receiver.setdefault(call.receiver_text, []).append(call)
     uses = _uses(scope.node, frozenset(by_name))
+    position = {id(c): i for i, c in enumerate(scope.calls)}
     for name, pipelines in by_name.items():
         targets = {id(p.made.node) for p in pipelines}
         escapes = _escapes(uses.get(name, ()), targets)
+        calls = on_receiver.get(name, [])
+        # Each call on the name goes to the `with` block (of one of these pipelines) it is in.
+        blocks = {id(p.within) for p in pipelines if p.within is not None}
+        inside: Dict[int, List["RedisCall"]] = {}
+        if blocks:
+            for call in calls:
+                for ancestor in reversed(call.ancestors):
+                    if id(ancestor) in blocks:
+                        inside.setdefault(id(ancestor), []).append(call)
+                        break
+        executes = [c for c in calls if c.command == "execute"]
+        execute_positions = [position[id(c)] for c in executes]
         for pipeline in pipelines:
             pipeline.escapes = escapes or len(pipelines) > 1
-            _follow(on_receiver.get(name, ()), pipeline)
+            if pipeline.within is None:
+                _follow(calls, pipeline)
+                continue
+            mine = inside.get(id(pipeline.within), [])
+            _follow(mine, pipeline)
+            # An `execute()` after the block, on a pipeline the block's exit reset: the first.
+            own = {id(c) for c in mine}
+            start = bisect.bisect_right(execute_positions, position.get(id(pipeline.made), -1))
+            later = next((c for c in executes[start:] if id(c) not in own), None)
+            if later is not None:
+                pipeline.executed_after_reset.append(later)
     return found
 
 
@@ -129,18 +164,18 @@ def _chain(call: "RedisCall") -> Optional[MadePipeline]:
 
 
 def _follow(calls: Sequence["RedisCall"], pipeline: MadePipeline) -> None:
-    """Fill `queued` and `executed` from the scope's calls on the pipeline's name."""
+    """Fill `queued` and `executed` from the calls on the pipeline (for a `with` pipeline,
+    those inside its block)."""
     immediate = False
     for call in calls:
-        inside = pipeline.within is None or any(a is pipeline.within for a in call.ancestors)
         command = call.command
         if command == "watch":
             immediate = True
         elif command in ("multi", "execute", "reset", "discard", "unwatch"):
             immediate = False
         if command == "execute":
-            (pipeline.executed if inside else pipeline.executed_after_reset).append(call)
-        elif command not in NOT_QUEUED and not immediate and inside:
+            pipeline.executed.append(call)
+        elif command not in NOT_QUEUED and not immediate:
             pipeline.queued.append(call)
 
 

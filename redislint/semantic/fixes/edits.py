@@ -7,6 +7,8 @@ each edit stays small, so fixes elsewhere in the same block still apply in the s
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import libcst as cst
@@ -63,10 +65,28 @@ def statement_block(ancestors: Sequence[cst.CSTNode], statement: cst.CSTNode
             holder = ancestors[index - 1]
             if isinstance(holder, (cst.IndentedBlock, cst.Module)):
                 body = holder.body
-                position = next((i for i, s in enumerate(body) if s is statement), None)
+                position = _positions(body).get(id(statement))
                 return (body, position) if position is not None else None
             return None
     return None
+
+
+# The positions of the statements of the last few blocks asked about (fixes of one block come
+# together: a module of 8,000 statements would otherwise be scanned once per fix). Each entry
+# holds its block, so an id is never reused while it is here.
+_BLOCKS: "OrderedDict[int, Tuple[Sequence[cst.CSTNode], Dict[int, int]]]" = OrderedDict()
+
+
+def _positions(body: Sequence[cst.CSTNode]) -> Dict[int, int]:
+    known = _BLOCKS.get(id(body))
+    if known is not None and known[0] is body:
+        _BLOCKS.move_to_end(id(body))
+        return known[1]
+    positions = {id(s): i for i, s in enumerate(body)}
+    _BLOCKS[id(body)] = (body, positions)
+    if len(_BLOCKS) > 8:
+        _BLOCKS.popitem(last=False)
+    return positions
 
 
 def next_statement(ancestors: Sequence[cst.CSTNode], statement: cst.CSTNode
