@@ -188,6 +188,14 @@ class ReadModifyWriteRace(Rule):
         Valid('import redis\nr = redis.Redis()\ndef refresh(k, v, m):\n    if r.exists(k):\n'
               '        r.set(k, v, xx=True, ex=60)\n    if r.zscore("jobs", m) is not None:\n'
               '        r.zadd("jobs", {m: 5}, xx=True)\n'),
+        Valid('import redis\nr = redis.Redis()\ndef either(a, b):\n    if r.exists(a, b):\n'
+              '        r.set(a, 1)\n'
+              'def many(keys, k):\n    p = r.pipeline()\n    for key in keys:\n        p.get(key)\n'
+              '    res = p.execute()\n    if int(res[0] or 0) > 5:\n        r.set(k, 0)\n'),
+        Valid('import redis\nclass Quota:\n    def __init__(self):\n        self.r = redis.Redis()\n'
+              '    def take(self, k, limit, audit):\n        if self.r.zcard(k) < limit:\n'
+              '            audit.add(k)\n            self.log(k)\n    def log(self, k):\n'
+              '        self.r.zadd("log", {k: 1})\n'),
     ]
     INVALID = [
         Invalid('import redis\nr = redis.Redis()\ndef index(lock, force=False):\n    if not force:\n'
