@@ -11,12 +11,16 @@ When a key a pipeline WATCHes changes before EXEC, redis-py's `execute()` raises
   loop runs the transaction again;
 - None: a conflict escapes as an exception, or is swallowed without a retry.
 
-`watched_keys(calls)` are the keys a scope WATCHes, on any object; `set_if_empty(call,
-watched)` tells whether a SET queued after MULTI takes a watched key only when a read found it
-empty (an optimistic lock take, not a compare-and-swap); `retry_decorated(func,
-qualify)` tells whether a function is wrapped by a retry helper (tenacity, backoff, retrying);
-`guards(flow, chain, node)` are the tests on a read's result that decide whether a later
-write runs (check-then-act); `lock_like_context(chain)` / `takes_lock(scope_node)` tell
+`watched_keys(calls, ignored)` are the keys a scope WATCHes, on any object but the pipelines
+`ignored` names; `watch_only_pipelines(scope)` are the pipelines a scope makes that WATCH but
+never start MULTI, and `immediate_calls(scope, names)` the commands sent on them after the
+WATCH, which run at once and unprotected; `set_if_empty(call, watched)` tells whether a SET
+queued after MULTI takes a watched key only when a read found it empty (an optimistic lock
+take, not a compare-and-swap); `retry_decorated(func, qualify)` tells whether a
+function is wrapped by a retry helper (tenacity, backoff, retrying); `guards(flow, chain,
+node)` are the tests on a read's result that decide whether a later write runs
+(check-then-act), `redirects(flow, chain, node, names)` the tests whose branch rebinds the
+key variable a later write uses; `lock_like_context(chain)` / `takes_lock(scope_node)` tell
 whether code runs under something that looks like a lock, Redis or not (python-redis-lock,
 pottery's Redlock, django-redis `cache.lock()`, a semaphore): such code is serialised.
 """
@@ -24,10 +28,12 @@ pottery's Redlock, django-redis `cache.lock()`, a semaphore): such code is seria
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
+                    Set, Tuple)
 
 import libcst as cst
 
+from redislint.semantic.atomic.pipelines import made_pipelines
 from redislint.semantic.flow.results import ResultFlow, scope_nodes
 from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.names import dotted
@@ -35,7 +41,7 @@ from redislint.semantic.keys.values import always_exits, truth_tests
 from redislint.walk import iter_children
 
 if TYPE_CHECKING:
-    from redislint.semantic.model import RedisCall
+    from redislint.semantic.model import RedisCall, Scope
 
 HANDLED = "handled"
 RETRIED = "retried"
@@ -131,12 +137,16 @@ def _names_watch_error(expr: cst.CSTNode) -> bool:
     return False
 
 
-def watched_keys(calls: Iterable["RedisCall"]) -> Set[Optional[Key]]:
-    """Keys WATCHed by the calls of a scope (`pipe.watch(a, b)`, on any object) and the keys
-    given to `client.transaction(fn, *keys)`; None for a `*keys` we cannot read."""
+def watched_keys(calls: Iterable["RedisCall"], ignored: Iterable[str] = ()) -> Set[Optional[Key]]:
+    """Keys WATCHed by the calls of a scope (`pipe.watch(a, b)`, on any object but the
+    pipelines named in `ignored`) and the keys given to `client.transaction(fn, *keys)`; None
+    for a `*keys` we cannot read."""
     found: Set[Optional[Key]] = set()
+    ignored = set(ignored)
     for call in calls:
         if call.command not in ("watch", "transaction"):
+            continue
+        if call.command == "watch" and call.receiver_text in ignored:
             continue
         args = [a for a in call.node.args if a.keyword is None]
         if call.command == "transaction":
@@ -188,14 +198,51 @@ def _tests_empty(test: cst.BaseExpression, flow: ResultFlow, branch: str) -> boo
     return False
 
 
+def watch_only_pipelines(scope: "Scope") -> Set[str]:
+    """The names of the pipelines the scope makes and keeps (see `made_pipelines`) that call
+    `watch()` but never `multi()` in the scope. Every command sent on such a pipeline after its
+    WATCH runs at once (redis-py's immediate execution mode) and no EXEC follows: the WATCH
+    protects nothing and no `WatchError` can be raised."""
+    made = [p for p in made_pipelines(scope) if p.name is not None and not p.escapes]
+    if not made:
+        return set()
+    commands: Dict[str, Set[str]] = {}
+    for call in scope.calls:
+        if call.receiver.role == "pipeline":
+            commands.setdefault(call.receiver_text, set()).add(call.command)
+    return {p.name for p in made
+            if "watch" in commands.get(p.name, ()) and "multi" not in commands.get(p.name, ())}
+
+
+def immediate_calls(scope: "Scope", names: Set[str]) -> Set[int]:
+    """The ids of the calls on the pipelines `names` (from `watch_only_pipelines`) sent after
+    a `watch()` and before the pipeline is reset: commands that run at once, one by one."""
+    found: Set[int] = set()
+    if not names:
+        return found
+    watching: Set[str] = set()
+    for call in scope.calls:
+        name = call.receiver_text
+        if name not in names or call.receiver.role != "pipeline":
+            continue
+        if call.command == "watch":
+            watching.add(name)
+        elif call.command in ("execute", "reset", "unwatch", "discard"):
+            watching.discard(name)
+        elif name in watching:
+            found.add(id(call.node))
+    return found
+
+
 # -- reads that decide a later write ----------------------------------------------------------
 def guards(uses: Callable[[cst.BaseExpression], bool], chain: Sequence[cst.CSTNode],
            node: cst.CSTNode) -> List[Tuple[cst.BaseExpression, str]]:
     """The tests that `uses` accepts (say `ResultFlow(...).derives`, a test on a read's
     result) and that decide whether `node` runs, each with the branch
-    `node` is in: ("body" / "orelse") of an enclosing `if`/`while`/ternary, and "orelse" for an
-    earlier `if` of an enclosing block whose body always leaves it (`if r.exists(k): return`).
-    The search stops at the enclosing function."""
+    `node` is in: ("body" / "orelse") of an enclosing `if`/`while`/ternary, and for an earlier
+    `if` of an enclosing block with a branch that always leaves it, the other branch (`if
+    r.exists(k): return` -> "orelse"), also when that `if` is nested in an earlier `if` or
+    `with` (see `_exiting_tests`). The search stops at the enclosing function."""
     found: List[Tuple[cst.BaseExpression, str]] = []
     path = list(chain) + [node]
     for index in range(len(path) - 2, -1, -1):
@@ -211,10 +258,91 @@ def guards(uses: Callable[[cst.BaseExpression], bool], chain: Sequence[cst.CSTNo
             for statement in holder.body:
                 if statement is child:
                     break
-                if isinstance(statement, cst.If) and always_exits(statement.body) and \
-                        uses(statement.test):
-                    found.append((statement.test, "orelse"))
+                for test, branch in _exiting_tests(statement):
+                    if uses(test):
+                        found.append((test, branch))
     return found
+
+
+def _exiting_tests(statement: cst.CSTNode) -> Iterator[Tuple[cst.BaseExpression, str]]:
+    """The `if` tests in `statement` with a branch that always leaves the enclosing block,
+    each with the other branch, the one code after `statement` can follow: `if t: return`
+    -> (t, "orelse"), also nested in other `if`s and `with`s (`if not force: ... if
+    r.exists(k): return`); not inside loops (where `break` leaves only the loop), `try` or
+    functions."""
+    pending = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.If):
+            orelse = node.orelse
+            if always_exits(node.body):
+                yield node.test, "orelse"
+            elif isinstance(orelse, cst.Else) and always_exits(orelse.body):
+                yield node.test, "body"
+            blocks = [node.body] + ([orelse.body] if isinstance(orelse, cst.Else) else [])
+            if isinstance(orelse, cst.If):
+                pending.append(orelse)
+        elif isinstance(node, cst.With):
+            blocks = [node.body]
+        else:
+            continue
+        for block in blocks:
+            if isinstance(block, cst.IndentedBlock):
+                pending.extend(block.body)
+
+
+def redirects(uses: Callable[[cst.BaseExpression], bool], chain: Sequence[cst.CSTNode],
+              node: cst.CSTNode, names: Set[str]) -> List[Tuple[cst.BaseExpression, str]]:
+    """The tests `uses` accepts of earlier `if` statements (in the blocks enclosing `node`, up
+    to its function) with one branch that rebinds one of `names` and another that does not,
+    each with the branch that keeps them: after `if found: key = other_key`, a write of `key`
+    writes the key that was tested only when `found` was false ("orelse")."""
+    found: List[Tuple[cst.BaseExpression, str]] = []
+    path = list(chain) + [node]
+    for index in range(len(path) - 2, -1, -1):
+        holder, child = path[index], path[index + 1]
+        if isinstance(holder, _FUNCTIONS):
+            break
+        if not isinstance(holder, (cst.IndentedBlock, cst.Module)):
+            continue
+        for statement in holder.body:
+            if statement is child:
+                break
+            if not isinstance(statement, cst.If) or not uses(statement.test):
+                continue
+            orelse = statement.orelse
+            if isinstance(orelse, cst.If):
+                continue
+            body = _rebinds(statement.body, names)
+            other = orelse is not None and _rebinds(orelse.body, names)
+            if body != other:
+                found.append((statement.test, "orelse" if body else "body"))
+    return found
+
+
+def _rebinds(block: cst.BaseSuite, names: Set[str]) -> bool:
+    """A plain assignment in `block` (not in a nested function) binds one of `names`."""
+    stack: List[cst.CSTNode] = [block]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        stack.extend(iter_children(node))
+        if isinstance(node, cst.Assign):
+            targets = [t.target for t in node.targets]
+        elif isinstance(node, (cst.AnnAssign, cst.AugAssign, cst.NamedExpr)):
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            stack = [target]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, cst.Name) and item.value in names:
+                    return True
+                if isinstance(item, (cst.Tuple, cst.List)):
+                    stack.extend(e.value for e in item.elements)
+    return False
 
 
 # -- serialised code --------------------------------------------------------------------------

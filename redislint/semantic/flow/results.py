@@ -4,6 +4,10 @@
 to in the same function (`x = call`, `a, b = call`, `for j in call`, `y := call`, `z = x[1]`),
 without entering nested functions or classes. It is flow-insensitive and local: enough for
 "`if r.set(k, v, nx=True):`", "`if r.get(k) == token:`" and "`job = r.brpop(q); handle(job)`".
+
+`ElementFlow(scope_node, call, position, length)` does the same for one element of a call's
+list result: the reply `pipe.execute()` gives to the command queued at `position` among
+`length` (`a, b = pipe.execute()`, `res = pipe.execute(); res[1]`, `pipe.execute()[-1]`).
 """
 
 from __future__ import annotations
@@ -78,6 +82,16 @@ class _ScopeIndex:
         self.binders: List[Tuple[cst.CSTNode, cst.BaseExpression, bool]] = binders
         self._carriers: Optional[Dict[object, List[int]]] = None
         self._mentioners: Optional[Dict[object, List[int]]] = None
+        self._values: Optional[Dict[str, List[cst.BaseExpression]]] = None
+
+    def values(self) -> Dict[str, List[cst.BaseExpression]]:
+        """Name -> the values plain assignments (`name = value`, `name := value`) bind to it."""
+        if self._values is None:
+            self._values = {}
+            for target, value, augmented in self.binders:
+                if not augmented and isinstance(target, cst.Name):
+                    self._values.setdefault(target.value, []).append(value)
+        return self._values
 
     def carriers(self) -> Dict[object, List[int]]:
         """Name (str) or id of a node -> the non-augmented binders whose value carries it
@@ -247,6 +261,11 @@ class ResultFlow:
         """`expr` or one of its parts (not inside a nested function) carries the result."""
         return self._mentions(expr, set())
 
+    def bound_values(self, name: str) -> List[cst.BaseExpression]:
+        """The values the scope assigns to `name` (`ok = n < limit`): what a test of `ok`
+        tests."""
+        return self._index.values().get(name, [])
+
     # -- questions ----------------------------------------------------------------------
     def _tests(self, expr: cst.BaseExpression) -> bool:
         if self.carries(expr):
@@ -315,3 +334,92 @@ class ResultFlow:
             if any(self.contains(arg.value) for arg in node.args):
                 found.append(node)
         return found
+
+
+def _literal_index(expr: cst.BaseExpression) -> Optional[int]:
+    """`1` -> 1, `-1` -> -1; None for anything else (a name, a slice)."""
+    negative = False
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        negative, expr = True, expr.expression
+    if isinstance(expr, cst.Integer):
+        value = int(expr.value, 0)
+        return -value if negative else value
+    return None
+
+
+class ElementFlow(ResultFlow):
+    """The uses of one element of a call's list result (see the module doc): the element
+    bound by tuple unpacking, or a subscript with the literal index of `position` (a negative
+    one counted from `length`) of the call or of a name bound to the whole result."""
+
+    def __init__(self, scope_node: cst.CSTNode, call: cst.Call, position: int,
+                 length: int) -> None:
+        self.position, self.length = position, length
+        self.containers: Set[str] = set()
+        super().__init__(scope_node, call)
+
+    def _whole(self, expr: cst.BaseExpression) -> bool:
+        while isinstance(expr, cst.Await):
+            expr = expr.expression
+        return expr is self.call or (isinstance(expr, cst.Name) and expr.value in self.containers)
+
+    def _element(self, expr: cst.Subscript) -> bool:
+        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+            return False
+        index = _literal_index(expr.slice[0].slice.value)
+        if index is None or not self._whole(expr.value):
+            return False
+        return index == self.position or index + self.length == self.position
+
+    def carries(self, expr: cst.BaseExpression) -> bool:
+        while True:  # the same value in another form, as `_unwrap` does, but for subscripts
+            if isinstance(expr, cst.Await):
+                expr = expr.expression
+            elif isinstance(expr, cst.Call) and len(expr.args) == 1 and isinstance(
+                    expr.func, cst.Name) and expr.func.value in _CONVERSIONS:
+                expr = expr.args[0].value
+            elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+                    expr.func.attr.value in _CONVERTING_METHODS:
+                expr = expr.func.value
+            else:
+                break
+        if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
+            return self.carries(expr.left) or self.carries(expr.right)
+        if isinstance(expr, cst.Subscript):
+            return self._element(expr)
+        return isinstance(expr, cst.Name) and expr.value in self.names
+
+    def _bind(self) -> None:
+        for target, value, augmented in self._index.binders:
+            if augmented or not self._whole(value) or isinstance(value, cst.Name):
+                continue
+            if isinstance(target, cst.Name):
+                self.containers.add(target.value)
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                elements = target.elements
+                if len(elements) == self.length and not any(
+                        isinstance(e.value, cst.StarredElement) for e in elements) and \
+                        isinstance(elements[self.position].value, cst.Name):
+                    self.names.add(elements[self.position].value.value)
+        self._propagate(self.names, self._index.carriers())
+
+    def _propagate(self, names: Set[str], index: Dict[object, List[int]]) -> None:
+        """As `ResultFlow._propagate`, keeping only the binders whose value holds this
+        element (a binder of the whole result, or of another element, binds nothing)."""
+        binders = self._index.binders
+        carrying = index is self._index.carriers()
+        queue: List[object] = list(names) + list(self.containers) + [id(self.call)]
+        done: Set[int] = set()
+        while queue:
+            for position in index.get(queue.pop(), ()):
+                if position in done:
+                    continue
+                value = binders[position][1]
+                held = self.carries(value) if carrying else self._mentions(value, names)
+                if not held:
+                    continue  # may hold it once a name it mentions is added
+                done.add(position)
+                for name in _target_names(binders[position][0]):
+                    if name not in names:
+                        names.add(name)
+                        queue.append(name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import libcst as cst
+
 from redislint.semantic.keys.expressions import Key
 from redislint.semantic.model import RedisCall
 from redislint.semantic.redispy import EXPIRE_COMMANDS
@@ -35,6 +37,35 @@ def follow_ups(calls: List[RedisCall], firsts, thens) -> Iterator[Tuple[RedisCal
                 yield first, call
         if call.command in firsts:
             waiting[key] = call
+
+
+def exclusive(first: RedisCall, then: RedisCall) -> bool:
+    """The two calls sit on different branches of one `if` / `elif` chain, conditional
+    expression or `match`, which no loop of their function runs again: at most one of them
+    runs."""
+    a = list(first.ancestors) + [first.node]
+    b = list(then.ancestors) + [then.node]
+    common = 0
+    for x, y in zip(a, b):
+        if x is not y:
+            break
+        common += 1
+    if common == 0 or common >= len(a) or common >= len(b):
+        return False
+    holder, left, right = a[common - 1], a[common], b[common]
+    if isinstance(holder, (cst.If, cst.IfExp)):
+        branches = {id(holder.body), id(holder.orelse)}
+        if not (id(left) in branches and id(right) in branches):
+            return False
+    elif not (isinstance(holder, cst.Match) and isinstance(left, cst.MatchCase)
+              and isinstance(right, cst.MatchCase)):
+        return False
+    for node in reversed(a[:common - 1]):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            break
+        if isinstance(node, (cst.For, cst.While, cst.CompFor)):
+            return False
+    return True
 
 
 def calls_after(call: RedisCall) -> List[RedisCall]:
