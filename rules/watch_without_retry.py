@@ -172,10 +172,17 @@ class WatchWithoutRetry(Rule):
     def on_scope_exit(self, scope: Scope) -> None:
         qualify = self.model.qualified_name
         if not retry_decorated(scope.node, qualify):
-            for pipeline in made_pipelines(scope):
-                found = self._unretried(scope, pipeline.name)
-                if found is not None:
-                    self._pending.append((scope.node, *found))
+            names = {p.name for p in made_pipelines(scope) if p.name is not None}
+            if names:
+                # The calls on each pipeline name, gathered once (not once per pipeline).
+                on_name: dict = {}
+                for call in scope.calls:
+                    if call.receiver.role == "pipeline" and call.receiver_text in names:
+                        on_name.setdefault(call.receiver_text, []).append(call)
+                for name in sorted(names):
+                    found = self._unretried(on_name.get(name, ()))
+                    if found is not None:
+                        self._pending.append((scope.node, *found))
         if scope.kind != "module":
             return
         for function, watch, multi in self._pending:
@@ -184,15 +191,11 @@ class WatchWithoutRetry(Rule):
             self.report(watch.node, self.message.format(name=watch.receiver_text), end=multi.node)
         self._pending = []
 
-    def _unretried(self, scope: Scope, name):
-        """The first WATCH on the pipeline `name` and the MULTI after it, when a conflict at
-        that transaction is neither handled nor retried."""
-        if name is None:
-            return None
-        watch = multi = None
-        for call in scope.calls:
-            if call.receiver_text != name or call.receiver.role != "pipeline":
-                continue
+    def _unretried(self, calls):
+        """The first WATCH on a pipeline (`calls`: the scope's calls on it) and the MULTI after
+        it, when a conflict at that transaction is neither handled nor retried."""
+        watch = multi = call = None
+        for call in calls:
             if call.command == "watch" and watch is None:
                 watch = call
             elif call.command == "multi" and watch is not None and multi is None:
