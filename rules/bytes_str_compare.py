@@ -1,4 +1,4 @@
-from typing import Dict, Set
+from typing import Dict, List, Set
 
 import libcst as cst
 
@@ -7,7 +7,7 @@ from redislint.semantic.flow.bindings import Bindings
 from redislint.semantic.flow.calls import local_callee, parameter_of
 from redislint.semantic.model import RedisCall
 from redislint.semantic.flow.replies import (
-    MESSAGE_KIND, ReplyUses, bytes_literal, module_str_constants, parameter_comparisons,
+    MESSAGE_KIND, Mismatch, ReplyUses, bytes_literal, module_str_constants, parameter_comparisons,
     passed_on, reply_kind, reply_values, str_comparisons,
 )
 
@@ -157,6 +157,9 @@ class BytesStrCompare(Rule):
         self._uses: Dict[int, ReplyUses] = {}
         self._constant = module_str_constants(model.facts.assigns)
         self._reported: Set[int] = set()
+        # (helper, parameter, kind) -> its comparisons with a str: once per helper, however
+        # many replies are handed to it.
+        self._params: Dict[tuple, List[Mismatch]] = {}
 
     def _uses_of(self, function: cst.CSTNode) -> ReplyUses:
         uses = self._uses.get(id(function))
@@ -192,8 +195,12 @@ class BytesStrCompare(Rule):
             param = parameter_of(callee, helper, is_method).get(id(argument))
             if param is None or callee.node is call.scope.node:
                 continue
-            for mismatch in parameter_comparisons(self._uses_of(callee.node), param, passed,
-                                                  self._constant):
+            memo = (id(callee.node), param, passed)
+            mismatches = self._params.get(memo)
+            if mismatches is None:
+                mismatches = self._params[memo] = list(parameter_comparisons(
+                    self._uses_of(callee.node), param, passed, self._constant))
+            for mismatch in mismatches:
                 source = f"`{call.command}()`, which returns" if kind != MESSAGE_KIND else \
                     f"a PubSub message from `{call.command}()`, which carries"
                 self._report(mismatch.node, self.message.format(
