@@ -1,12 +1,14 @@
-from typing import Dict
+from typing import Dict, List, Set
 
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
 from redislint.semantic.flow.bindings import Bindings
+from redislint.semantic.flow.calls import local_callee, parameter_of
 from redislint.semantic.model import RedisCall
 from redislint.semantic.flow.replies import (
-    MESSAGE_KIND, ReplyUses, bytes_literal, module_str_constants, reply_kind, str_comparisons,
+    MESSAGE_KIND, Mismatch, ReplyUses, bytes_literal, module_str_constants, parameter_comparisons,
+    passed_on, reply_kind, reply_values, str_comparisons,
 )
 
 _RAW = "import redis\nr = redis.Redis()\n"
@@ -27,7 +29,11 @@ class BytesStrCompare(Rule):
     construction is unknown (a parameter annotated `Redis`, a subclass with its own `__init__`,
     `django_redis.get_redis_connection()`) is never flagged. The reply is followed through
     `await` and local names bound exactly once; a value rebound, converted (`.decode()`,
-    `str(...)`) or defaulted (`r.get(k) or "0"`) is not followed.
+    `str(...)`) or defaulted (`r.get(k) or "0"`) is not followed. A reply handed as an argument
+    to a function or method of the same module (`size(key, r.type(key))`, `self._final(state)`)
+    is followed into it: that parameter's comparisons with a str are flagged, unless the
+    parameter is rebound there (`t = t.decode()`) or also compared with bytes (a helper written
+    for both kinds of client). Helpers imported from other modules are not followed.
 
     ## Why is this bad?
     Without `decode_responses=True`, redis-py returns `bytes`, and in Python 3
@@ -55,7 +61,8 @@ class BytesStrCompare(Rule):
     The fix rewrites the str literal as a bytes literal (`"on"` -> `b"on"`, also every element
     of `in ("a", "b")`), only for plain ASCII literals. It is unsafe: the comparison starts to
     match, so a branch that has never run in production runs from then on. No fix for an
-    f-string, a constant, or non-ASCII text.
+    f-string, a constant, or non-ASCII text, nor in a helper that receives the reply (other
+    callers may pass it a str).
     """
 
     code = "RL605"
@@ -91,6 +98,13 @@ class BytesStrCompare(Rule):
         Valid(_RAW + 'def listen():\n    p = r.pubsub()\n    p.subscribe("c")\n'
               '    for m in p.listen():\n        if m["type"] == "message":\n'
               '            print(m["data"])\n'),
+        # a helper that decodes its parameter first, or is written for both kinds of client
+        Valid(_RAW + 'def is_hash(t):\n    t = t.decode()\n    return t == "hash"\n'
+              'def both(t):\n    return t == "hash" or t == b"hash"\n'
+              'def check(k):\n    return is_hash(r.type(k)) and both(r.type(k))\n'),
+        # the helper is given a decoded value; a helper imported from elsewhere is not followed
+        Valid(_RAW + 'from app.util import kind_of\ndef is_hash(t):\n    return t == "hash"\n'
+              'def check(k):\n    return is_hash(r.type(k).decode()) or kind_of(r.type(k))\n'),
     ]
     INVALID = [
         Invalid(_RAW + 'def beta():\n    return r.get("feature:beta") == "on"\n',
@@ -120,6 +134,17 @@ class BytesStrCompare(Rule):
                 '        return\n    p = r.pubsub()\n    p.subscribe("control")\n'
                 '    msg = p.get_message(timeout=1)\n    if msg and msg["data"] != b"reload":\n'
                 '        return\n', unsafe=True, count=3),
+        # the reply handed to a helper of the module that compares its parameter (no fix:
+        # other callers may pass the helper a str)
+        Invalid(_RAW + 'def size(key, key_type):\n    if key_type == "string":\n'
+                '        return r.strlen(key)\n    elif key_type == "list":\n'
+                '        return r.llen(key)\n    return -1\n'
+                'def scan():\n    for key in r.scan_iter():\n        kind = r.type(key)\n'
+                '        print(key, size(key, key_type=kind))\n', count=2),
+        Invalid('import redis\nclass Jobs:\n    def __init__(self):\n        self.r = redis.Redis()\n'
+                '    def _final(self, state):\n        return state in ("done", "failed")\n'
+                '    def finished(self, jid):\n'
+                '        return self._final(self.r.hget(f"job:{jid}", "state"))\n'),
         # TYPE replies bytes too; a client from a factory function
         Invalid('import redis\ndef client():\n    return redis.Redis(host="cache", port=6379)\n'
                 'def is_hash(k):\n    return client().type(k) == "hash"\n',
@@ -131,6 +156,16 @@ class BytesStrCompare(Rule):
         super().__init__(model, settings)
         self._uses: Dict[int, ReplyUses] = {}
         self._constant = module_str_constants(model.facts.assigns)
+        self._reported: Set[int] = set()
+        # (helper, parameter, kind) -> its comparisons with a str: once per helper, however
+        # many replies are handed to it.
+        self._params: Dict[tuple, List[Mismatch]] = {}
+
+    def _uses_of(self, function: cst.CSTNode) -> ReplyUses:
+        uses = self._uses.get(id(function))
+        if uses is None:
+            uses = self._uses[id(function)] = ReplyUses(Bindings(function))
+        return uses
 
     def on_redis_call(self, call: RedisCall) -> None:
         receiver = call.receiver
@@ -139,15 +174,40 @@ class BytesStrCompare(Rule):
         kind = reply_kind(call.command, call.node, receiver.role)
         if kind is None:
             return
-        scope = call.scope.node
-        uses = self._uses.get(id(scope))
-        if uses is None:
-            uses = self._uses[id(scope)] = ReplyUses(Bindings(scope))
-        for mismatch in str_comparisons(uses, call.node, kind, self._constant):
+        uses = self._uses_of(call.scope.node)
+        values = reply_values(uses, call.node, kind)
+        what = (f"a PubSub message from `{call.command}()` carries" if kind == MESSAGE_KIND
+                else f"`{call.command}()` returns")
+        what = what[0].upper() + what[1:]
+        for mismatch in str_comparisons(uses, call.node, kind, self._constant, values):
             replacement = bytes_literal(mismatch.literal)
             fix = None
             if replacement is not None:
                 fix = Fix("Compare with bytes", {mismatch.literal: replacement}, "unsafe")
-            what = (f"a PubSub message from `{call.command}()` carries" if kind == MESSAGE_KIND
-                    else f"`{call.command}()` returns")
-            self.report(mismatch.node, self.message.format(what=what[0].upper() + what[1:]), fix=fix)
+            self._report(mismatch.node, self.message.format(what=what), fix)
+        # Handed to a helper of this module that compares its parameter with a str. No fix
+        # there: other callers may pass it a str.
+        for helper, argument, passed in passed_on(uses, values):
+            found = local_callee(self.model, helper)
+            if found is None:
+                continue
+            callee, is_method = found
+            param = parameter_of(callee, helper, is_method).get(id(argument))
+            if param is None or callee.node is call.scope.node:
+                continue
+            memo = (id(callee.node), param, passed)
+            mismatches = self._params.get(memo)
+            if mismatches is None:
+                mismatches = self._params[memo] = list(parameter_comparisons(
+                    self._uses_of(callee.node), param, passed, self._constant))
+            for mismatch in mismatches:
+                source = f"`{call.command}()`, which returns" if kind != MESSAGE_KIND else \
+                    f"a PubSub message from `{call.command}()`, which carries"
+                self._report(mismatch.node, self.message.format(
+                    what=f"`{param}` of `{callee.node.name.value}()` comes from {source}"),
+                    None)
+
+    def _report(self, node: cst.CSTNode, message: str, fix) -> None:
+        if id(node) not in self._reported:
+            self._reported.add(id(node))
+            self.report(node, message, fix=fix)

@@ -1,15 +1,18 @@
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 import libcst as cst
 
 from redislint.rule import Fix, Invalid, Rule, Valid
 from redislint.semantic.keys.expressions import Key
+from redislint.semantic.flow.bindings import target_names
 from redislint.semantic.model import RedisCall, Scope
 from redislint.semantic.names import string_value
 from redislint.semantic.keys.values import (
-    CACHE_FILLS, CACHE_READS, always_exits, never_empty, stored_value, truth_tests,
+    CACHE_FILLS, CACHE_READS, always_exits, never_empty, read_names, recomputes, stored_value,
+    truth_tests,
 )
+from redislint.semantic.redispy import INCR_COMMANDS
 
 _HEAD = 'import redis\nimport json\nr = redis.Redis()\n'
 
@@ -32,6 +35,16 @@ class _Check:
     none_on_miss: bool = False  # the operand is None exactly when the read missed
 
 
+@dataclass(frozen=True)
+class _Fill:
+    """What a write of a cached value stores, judged where the write is met."""
+
+    never_empty: bool  # the value stored can never be empty bytes
+    computes: bool  # the stored expression does work of its own (a call, an `await`)
+    # For each name the stored expression reads, the ids of the nodes around its last binding.
+    bound_in: Tuple[FrozenSet[int], ...]
+
+
 # Calls that turn a cached value into another form of the same value (decoders); a predicate
 # over it (`is_fresh(v)`) is not the value. The first ones keep an empty value empty and a
 # non-empty one non-empty.
@@ -45,16 +58,26 @@ class FalsyCacheMiss(Rule):
     ## What it does
     Flags a cache-aside read whose miss test is a truth test: `v = r.get(k)` (or `getex`, `hget`)
     then `if not v:` / `if v: ... else:` / `if not r.get(k):`, when the branch taken on a falsy
-    value recomputes and writes the same key back (`set`/`setex`/`hset`... of that key): the
-    cache-aside miss path.
+    value recomputes a value and writes it back to the same key (`set`/`setex`/`hset`... of that
+    key): the cache-aside miss path. "Recomputes" means the value stored is worked out on that
+    path: a call (other than a conversion such as `str(x)`, `x.encode()`, `json.dumps(x)`) or an
+    `await` in the stored expression, or a name it reads bound on the miss path
+    (`v = load(uid)`).
 
     Silent when the test is `v is None` / `v is not None` / a comparison, when the falsy branch
-    does not write the key back (a feature flag, a "not found" answer), and when the raw bytes
-    are tested but every value written back can never be empty (a number, a non-empty literal,
-    `json.dumps(...)`, `pickle.dumps(...)`). A decoded value (`json.loads(raw)`) is always
-    suspect: `[]`, `{}`, `0`, `""`, `false` and `null` are all falsy. The value is followed through
-    local assignments (`raw = r.get(k)`, `v = json.loads(raw) if raw else None`), `await` and
-    `:=`. When `if v:` ends in `return`, the code after it is the miss path.
+    does not write the key back (a feature flag, a "not found" answer), when the write stores a
+    value that was already at hand before the test (a running maximum `if not top or x >
+    float(top): r.hset(k, "max", x)` stores the new reading, it refills nothing), and when the
+    raw bytes are tested but every value written back can never be empty: a number (an INCR
+    reply, `int(...)`, arithmetic such as `2 ** n`), a non-empty literal, `json.dumps(...)`,
+    `pickle.dumps(...)`, or a name that an `if not v: raise/return` above the write, in the
+    same block, refuses when empty (so an existence check under a lock that stores a new id,
+    or a key exported then checked, are not cache misses that can loop). A decoded value
+    (`json.loads(raw)`) is always suspect: `[]`, `{}`, `0`, `""`, `false` and `null` are all
+    falsy. The value is followed through local assignments (`raw = r.get(k)`,
+    `v = json.loads(raw) if raw else None`), `await` and `:=`, in source order (what a name
+    holds where the write is). When `if v:` ends in `return`, the code after it is the miss
+    path.
 
     Not flagged: `v or default` and conditional expressions (no branch writes the key back), a
     refill done by a helper function, `hgetall`/`smembers`/`lrange` (Redis stores no empty hash,
@@ -135,6 +158,22 @@ class FalsyCacheMiss(Rule):
         # the refill writes another key
         Valid(_HEAD + 'def get(uid):\n    v = r.get(f"user:{uid}")\n    if not v:\n'
               '        v = load(uid)\n        r.set(f"user:{uid}:miss", 1)\n    return v\n'),
+        # a uniqueness check: the value written back is an INCR reply, an integer
+        Valid(_HEAD + 'def create(login):\n    if r.hget("users:", login):\n        return None\n'
+              '    uid = r.incr("user:id:")\n    pipe = r.pipeline()\n'
+              '    pipe.hset("users:", login, uid)\n    pipe.execute()\n    return uid\n'),
+        # the only value written back was refused when empty first
+        Valid(_HEAD + 'def public_key(fp):\n    key = r.hget("keys", fp)\n    if key:\n'
+              '        return key\n    key = export(fp)\n    if not key:\n'
+              '        raise LookupError(fp)\n    r.hset("keys", fp, key)\n    return key\n'),
+        # arithmetic stores a number, never empty bytes
+        Valid('import math\n' + _HEAD + 'def expected(k):\n    v = r.get(k + ":expected")\n'
+              '    if not v:\n        v = 2 ** int(math.ceil(math.log(load(k) * 1.5, 2)))\n'
+              '        r.setnx(k + ":expected", v)\n    return int(v)\n'),
+        # a running maximum: the write stores the reading at hand, nothing is recomputed
+        Valid(_HEAD + 'def record(key, reading):\n    top = r.hget(key, "max")\n'
+              '    if not top or reading.value > float(top):\n'
+              '        r.hset(key, "max", reading.value)\n'),
     ]
     INVALID = [
         Invalid(_HEAD + 'def get(uid):\n    v = r.get(f"user:{uid}")\n    if not v:\n'
@@ -180,6 +219,28 @@ class FalsyCacheMiss(Rule):
                 expected_fix=_HEAD + 'def get(k, force=False):\n'
                 '    if force or (v := r.getex(k, ex=60)) is None:\n'
                 '        v = compute(k)\n        r.set(k, v, ex=60)\n    return v\n', unsafe=True),
+        # the emptiness check guards another branch, not the write
+        Invalid(_HEAD + 'def get(k, strict):\n    v = r.get(k)\n    if not v:\n'
+                '        v = load(k)\n        if strict:\n            if not v:\n'
+                '                raise KeyError(k)\n        r.set(k, v, ex=60)\n    return v\n',
+                expected_fix=_HEAD + 'def get(k, strict):\n    v = r.get(k)\n    if v is None:\n'
+                '        v = load(k)\n        if strict:\n            if not v:\n'
+                '                raise KeyError(k)\n        r.set(k, v, ex=60)\n    return v\n',
+                unsafe=True),
+        # `not v and strict` lets an empty value through
+        Invalid(_HEAD + 'def get(k, strict):\n    v = r.get(k)\n    if not v:\n'
+                '        v = load(k)\n        if not v and strict:\n            raise KeyError(k)\n'
+                '        r.set(k, v, ex=60)\n    return v\n',
+                expected_fix=_HEAD + 'def get(k, strict):\n    v = r.get(k)\n    if v is None:\n'
+                '        v = load(k)\n        if not v and strict:\n            raise KeyError(k)\n'
+                '        r.set(k, v, ex=60)\n    return v\n', unsafe=True),
+        # the value at hand is converted, but it was computed on the miss path
+        Invalid(_HEAD + 'def total(uid):\n    k = f"total:{uid}"\n    v = r.get(k)\n    if not v:\n'
+                '        rows = load(uid)\n        r.set(k, ",".join(rows), ex=60)\n'
+                '        v = r.get(k)\n    return v\n',
+                expected_fix=_HEAD + 'def total(uid):\n    k = f"total:{uid}"\n    v = r.get(k)\n'
+                '    if v is None:\n        rows = load(uid)\n        r.set(k, ",".join(rows), ex=60)\n'
+                '        v = r.get(k)\n    return v\n', unsafe=True),
         # no fix: a miss is not None here
         Invalid(_HEAD + 'def get(k):\n    v = r.get(k) or b""\n    if not v:\n'
                 '        v = compute(k)\n        r.set(k, v, ex=60)\n    return v\n'),
@@ -194,22 +255,91 @@ class FalsyCacheMiss(Rule):
         self._never_empty: Dict[int, Set[str]] = {}
         self._none_on_miss: Dict[int, Set[str]] = {}
         self._checks: Dict[int, List[_Check]] = {}
+        # scope -> name -> the block after whose `if not name: raise` the name is non-empty
+        self._guarded: Dict[int, Dict[str, int]] = {}
+        # scope -> name -> ids of the nodes around its last binding so far
+        self._bound: Dict[int, Dict[str, FrozenSet[int]]] = {}
+        self._fills: Dict[int, _Fill] = {}
+        self._numbers: Set[int] = set()  # INCR replies: integers
 
     def on_redis_call(self, call: RedisCall) -> None:
         if call.command in CACHE_READS and call.key is not None:
             self._reads[id(call.node)] = call
+        elif call.command in INCR_COMMANDS and call.receiver.role == "client":
+            self._numbers.add(id(call.node))
+        elif call.command in CACHE_FILLS:
+            self._fills[id(call.node)] = self._fill(call)
+
+    def _fill(self, call: RedisCall) -> _Fill:
+        """The value a fill stores, judged here: the names it reads are bound as they are now."""
+        value = stored_value(call)
+        scope = id(self.model.scope)
+        known = set(self._never_empty.get(scope, ()))
+        guards = self._guarded.get(scope, {})
+        if guards:
+            around = {id(node) for node in call.ancestors}
+            known.update(name for name, block in guards.items() if block in around)
+        bound = self._bound.get(scope, {})
+        return _Fill(
+            never_empty(value, self.model.qualified_name, known) or self._is_number(value),
+            recomputes(value, self.model.qualified_name),
+            tuple(bound[name] for name in read_names(value) if name in bound))
+
+    def _is_number(self, expr: Optional[cst.BaseExpression]) -> bool:
+        while isinstance(expr, cst.Await):
+            expr = expr.expression
+        return expr is not None and id(expr) in self._numbers
 
     # -- which names hold a cached value ------------------------------------------------
     def leave_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             self._bind(target.target, node.value)
+            self._rebound(target.target)
 
     def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             self._bind(node.target, node.value)
+            self._rebound(node.target)
+
+    def leave_AugAssign(self, node: cst.AugAssign) -> None:
+        self._forget(node.target)
+        self._rebound(node.target)
+
+    def leave_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._rebound(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._forget(node.target)
+        self._rebound(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._forget(node.name)
+        self._rebound(node.name)
+
+    def _rebound(self, target: cst.BaseExpression) -> None:
+        """Note where the names of `target` are bound (the nodes around the binding)."""
+        names = list(target_names(target))
+        if not names:
+            return
+        scope = id(self.model.scope)
+        around = frozenset(map(id, self.model.ancestors))
+        bound = self._bound.setdefault(scope, {})
+        guards = self._guarded.get(scope, {})
+        for name in names:
+            bound[name.value] = around
+            guards.pop(name.value, None)
+
+    def _forget(self, target: cst.BaseExpression) -> None:
+        """Names rebound to a value the rule does not follow."""
+        scope = id(self.model.scope)
+        for name in target_names(target):
+            self._values.get(scope, {}).pop(name.value, None)
+            self._never_empty.get(scope, set()).discard(name.value)
+            self._none_on_miss.get(scope, set()).discard(name.value)
 
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         if not isinstance(target, cst.Name):
+            self._forget(target)
             return
         scope = id(self.model.scope)
         values = self._values.setdefault(scope, {})
@@ -224,7 +354,7 @@ class FalsyCacheMiss(Rule):
         else:
             none.discard(target.value)
         known = self._never_empty.setdefault(scope, set())
-        if never_empty(value, self.model.qualified_name, known):
+        if never_empty(value, self.model.qualified_name, known) or self._is_number(value):
             known.add(target.value)
         else:
             known.discard(target.value)
@@ -290,22 +420,39 @@ class FalsyCacheMiss(Rule):
             if check.node is node and check.cached is None:
                 check.cached = self._cached(check.operand)
                 check.none_on_miss = self._miss_is_none(check.operand)
+        # `if not v: raise ...`: below it, in the same block, `v` is not empty.
+        parent = self.model.ancestors[-1] if self.model.ancestors else None
+        if node.orelse is None and always_exits(node.body) and \
+                isinstance(parent, (cst.IndentedBlock, cst.Module)):
+            guards = self._guarded.setdefault(id(self.model.scope), {})
+            for name in _refused_empty(node.test):
+                guards[name] = id(parent)
 
     def on_scope_exit(self, scope: Scope) -> None:
         checks = self._checks.pop(id(scope), ())
-        known = self._never_empty.pop(id(scope), set())
-        self._values.pop(id(scope), None)
-        self._none_on_miss.pop(id(scope), None)
+        for table in (self._never_empty, self._values, self._none_on_miss, self._guarded,
+                      self._bound):
+            table.pop(id(scope), None)
+        if not checks:
+            return
+        fills_by_key: Dict[Key, List[RedisCall]] = {}
+        for call in scope.calls:
+            if call.command in CACHE_FILLS and call.key is not None and \
+                    id(call.node) in self._fills:
+                fills_by_key.setdefault(call.key, []).append(call)
         reported: Set[int] = set()
         for check in checks:
             if check.cached is None or id(check.node) in reported:
                 continue
-            fills = [c for c in scope.calls if c.command in CACHE_FILLS
-                     and c.key == check.cached.key and _inside(c, check.miss)]
+            miss = {id(block) for block in check.miss}
+            # The refills on the miss path that store a value worked out there: a write of a
+            # value already at hand (a running maximum storing the new reading) is no refill.
+            fills = [self._fills[id(c.node)] for c in fills_by_key.get(check.cached.key, ())
+                     if _inside(c, miss)]
+            fills = [f for f in fills if f.computes or any(b & miss for b in f.bound_in)]
             if not fills:
                 continue
-            if check.cached.raw and all(
-                    never_empty(stored_value(c), self.model.qualified_name, known) for c in fills):
+            if check.cached.raw and all(f.never_empty for f in fills):
                 continue
             reported.add(id(check.node))
             self.report(check.node.test, fix=self._fix(check))
@@ -366,6 +513,19 @@ def _unary_nots(test: cst.BaseExpression) -> List[cst.UnaryOperation]:
     return found
 
 
-def _inside(call: RedisCall, blocks: Tuple[cst.CSTNode, ...]) -> bool:
-    wanted = set(map(id, blocks))
-    return any(id(node) in wanted for node in call.ancestors)
+def _inside(call: RedisCall, blocks: Set[int]) -> bool:
+    return any(id(node) in blocks for node in call.ancestors)
+
+
+def _refused_empty(test: cst.BaseExpression) -> List[str]:
+    """The names an `if` test that ends its block rejects when empty: `not v`, also inside an
+    `or` chain (`v is None or not v`); not through `and` (`not v and strict` may let `v` by)."""
+    found, pending = [], [test]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or):
+            pending += [node.left, node.right]
+        elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not) and \
+                isinstance(node.expression, cst.Name):
+            found.append(node.expression.value)
+    return found

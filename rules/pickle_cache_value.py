@@ -4,12 +4,17 @@ import libcst as cst
 
 from redislint.rule import Invalid, Rule, Valid
 from redislint.semantic.flow.results import ResultFlow
-from redislint.semantic.context.frameworks import in_test_code
+from redislint.semantic.context.frameworks import in_test_code, is_migration_module
 from redislint.semantic.model import Scope
-from redislint.semantic.context.security import STORED_VALUE_READS, UNPICKLERS
+from redislint.semantic.context.security import (
+    STORED_VALUE_READS, is_unpickler, unpickler_attribute,
+)
 
 _HEAD = 'import pickle\nimport redis\nr = redis.Redis()\n'
 _VERIFIERS = frozenset({"hmac.compare_digest", "hmac.new", "hmac.digest", "secrets.compare_digest"})
+# Serialisers that write pickles again: re-encoding with them converts nothing.
+_PICKLERS = frozenset({"pickle.dumps", "cPickle.dumps", "_pickle.dumps", "dill.dumps",
+                       "cloudpickle.dumps", "pickle.dump"})
 
 
 class PickleCacheValue(Rule):
@@ -22,11 +27,22 @@ class PickleCacheValue(Rule):
     (GET, HGET, MGET, LPOP, BRPOP, LRANGE, SMEMBERS, ZRANGE, XRANGE...) on a client, sync or
     `redis.asyncio` (`await`).
 
+    The unpickler may be reached through a project's compatibility module
+    (`from .compat import cPickle`) or an attribute the class configures with one: every value
+    stored in `self.deserialize` is an unpickler or a parameter defaulting to one
+    (`def __init__(self, redis, deserialize=cPickle.loads)`): the default configuration
+    unpickles what `self.deserialize(self.redis.get(k))` reads.
+
     Silent when the function checks an HMAC (`hmac.compare_digest`, `hmac.new`) before
-    unpickling: signed bytes are the documented way to unpickle data from a shared store; and
-    in test code (files under `tests/`, test functions and fixtures), which is not deployed.
+    unpickling: signed bytes are the documented way to unpickle data from a shared store; in
+    test code (files under `tests/`, test functions and fixtures), which is not deployed; and
+    in a database migration (a Django migration, an Alembic revision) that re-encodes the
+    unpickled value at once (`dumps(pickle.loads(value))`): converting the legacy pickles is
+    the removal this rule asks for, it runs once per deployment, and unpickling them is the
+    only way to read them. A migration that keeps the unpickled object is still flagged.
     Values that reach `pickle.loads` through another function (a serializer class, a cache
-    backend) are not followed.
+    backend) are not followed, nor are reads through a wrapper the client inference does not
+    recognise as Redis.
 
     ## Why is this bad?
     Unpickling runs code: a pickle can call any function with any arguments (`os.system`).
@@ -79,6 +95,20 @@ class PickleCacheValue(Rule):
         # test code is not deployed
         Valid(_HEAD + 'def test_round_trip():\n    r.set("k", pickle.dumps(1))\n'
               '    assert pickle.loads(r.get("k")) == 1\n'),
+        # the value unpickled comes from the ORM (`row.value`), not from the local `value`
+        Valid(_HEAD + 'def convert(rows):\n    for row in rows:\n'
+              '        row.value = json.dumps(pickle.loads(row.value.encode()))\n'
+              '    value = r.get("config")\n    return value\n'),
+        # a one-off migration that re-encodes the legacy pickles as JSON (Alembic revision)
+        Valid(_HEAD + 'import json\nrevision = "0003"\ndown_revision = "0002"\n'
+              'def upgrade():\n    for key in r.scan_iter("config:*"):\n'
+              '        value = r.get(key)\n'
+              '        r.set(key, json.dumps(pickle.loads(value)))\n'),
+        # a configurable decoder whose default is data-only
+        Valid('import json\nimport redis\nclass Store:\n'
+              '    def __init__(self, decode=json.loads):\n        self.r = redis.Redis()\n'
+              '        self.decode = decode\n    def get(self, k):\n'
+              '        return self.decode(self.r.get(k))\n'),
     ]
     INVALID = [
         Invalid(_HEAD + 'def get(k):\n    return pickle.loads(r.get(k))\n'),
@@ -92,6 +122,17 @@ class PickleCacheValue(Rule):
         Invalid('import pickle as pkl\nimport redis\nclass Jobs:\n    def __init__(self):\n'
                 '        self.r = redis.Redis()\n    def next(self):\n'
                 '        _, raw = self.r.brpop("jobs")\n        return pkl.loads(raw)\n'),
+        # a deserializer attribute whose default is an unpickler, imported through a compat module
+        Invalid('import redis\nfrom app.compat import cPickle\nclass Session:\n'
+                '    def __init__(self, redis, deserialize=cPickle.loads):\n'
+                '        self.redis = redis\n        self.deserialize = deserialize\n'
+                '    def load(self, sid):\n        persisted = self.redis.get(sid)\n'
+                '        return self.deserialize(persisted)\n'
+                'def make(url):\n    return Session(redis.Redis.from_url(url)).load("s")\n'),
+        # a migration that keeps the unpickled object instead of converting it
+        Invalid(_HEAD + 'revision = "0003"\ndown_revision = "0002"\n'
+                'def upgrade():\n    settings = pickle.loads(r.get("settings"))\n'
+                '    apply(settings)\n'),
     ]
 
     def __init__(self, model, settings) -> None:
@@ -102,15 +143,32 @@ class PickleCacheValue(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         name = self.model.qualified_name(node.func)
-        if name is None:
-            return
         scope = self.model.scope
         while scope.kind == "class" and scope.parent is not None:
             scope = scope.parent
-        if name in UNPICKLERS and node.args and not in_test_code(self.model):
+        unpickles = is_unpickler(name) or (
+            name is None and unpickler_attribute(self.model, node.func))
+        if unpickles and node.args and not in_test_code(self.model) and \
+                not self._converted(node):
             self._unpicklers.setdefault(id(scope.node), []).append(node)
         elif name in _VERIFIERS:
             self._verified.add(id(scope.node))
+
+    def _converted(self, node: cst.Call) -> bool:
+        """A migration that re-encodes the legacy pickled value at once into another format
+        (`dumps(pickle.loads(value))` in a Django / Alembic migration): the removal of
+        pickle, run once per deployment, not a cache read."""
+        ancestors = self.model.ancestors
+        if len(ancestors) < 2 or not isinstance(ancestors[-1], cst.Arg) or \
+                ancestors[-1].value is not node or not isinstance(ancestors[-2], cst.Call):
+            return False
+        outer = ancestors[-2]
+        func = outer.func
+        method = func.attr.value if isinstance(func, cst.Attribute) else \
+            func.value if isinstance(func, cst.Name) else ""
+        if not method.endswith("dumps") or self.model.qualified_name(func) in _PICKLERS:
+            return False
+        return is_migration_module(self.model)
 
     def on_scope_exit(self, scope: Scope) -> None:
         unpicklers = self._unpicklers.pop(id(scope.node), None)

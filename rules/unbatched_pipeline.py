@@ -19,13 +19,19 @@ class UnbatchedPipeline(Rule):
 
     "Data that grows" needs evidence in the function: the loop walks a Redis scan
     (`scan_iter`, `keys`, `sscan_iter`...: nobody scans what is small), a database query
-    (`.all()`, `.filter()`, `.iterator()`, `.fetchall()`), a file, `range(<variable>)`, or a
-    name bound to one of those (through comprehensions, `list()`, `sorted()`, `.items()`); a
-    `while` loop counts too. A loop over a parameter, an attribute, a literal, or the reply of
-    one read (`smembers`: already held in memory at once, RL503's concern) is not flagged.
+    (`.all()`, `.filter()`, `.iterator()`, `.fetchall()`), a file, `range(<variable>)`, a
+    name bound to one of those (through comprehensions, `list()`, `sorted()`, `.items()`), or
+    a call of a function or method of the same module that returns one
+    (`self.users_for(obj)` returning `User.objects.filter(...)`); a `while` loop counts too.
+    A loop over a parameter, an attribute, a literal, the reply of one read (`smembers`:
+    already held in memory at once, RL503's concern), a `range` whose stop is a constant
+    (`range(level, LIMIT + 1)`), or a keyspace scan pinned to one entity's keys (a run-time
+    id between a namespace and a separator, then `*`: `f"{self.name}:{tag}:*"`) is not
+    flagged; `f"{prefix}:*"` and a pattern passed in whole still are.
 
     Pipelines passed to other functions, returned or stored (someone else may execute them),
-    pipelines never executed (RL205), and test code are not checked.
+    pipelines never executed (RL205), and test code are not checked; so a pipeline handed to a
+    helper that queues the commands (`for _ in generator.generate(pipe): ...`) is not seen.
 
     ## Why is this bad?
     A pipeline holds every queued command in client memory, sends them together, and Redis
@@ -101,6 +107,24 @@ class UnbatchedPipeline(Rule):
               '    for row in rows:\n        b.set(row, 1)\n    b.execute()\n'),
         Valid('import redis\nr = redis.Redis()\ndef fill(rows):\n    pipe = r.pipeline()\n'
               '    for row in rows:\n        pipe.rpush("q", row)\n    helper(pipe)\n'),
+        # an inner range capped by a constant, over a parameter's items
+        Valid('import redis\nr = redis.Redis()\nLIMIT = 2\ndef index(job, levels):\n'
+              '    pipe = r.pipeline()\n    for skill, level in levels:\n'
+              '        for w in range(min(level, LIMIT), LIMIT + 1):\n'
+              '            pipe.sadd(f"idx:{skill}:{w}", job)\n    pipe.execute()\n'),
+        # a scan pinned to one entity's keys (`<namespace>:<tag>:*`)
+        Valid('import redis\nclass Lru:\n    def __init__(self, url, name):\n'
+              '        self.r = redis.Redis.from_url(url)\n        self.name = name\n'
+              '    def purge(self, tag):\n'
+              '        keys = self.r.scan_iter(f"{self.name}:{tag}:*", count=1000)\n'
+              '        pipe = self.r.pipeline()\n        for key in keys:\n'
+              '            pipe.delete(key)\n        pipe.execute()\n'),
+        # a method of the class that returns an attribute, not a query
+        Valid('import redis\nclass Feed:\n    def __init__(self):\n        self.r = redis.Redis()\n'
+              '        self.items = []\n    def pending(self):\n        return self.items\n'
+              '    def flush(self):\n        pipe = self.r.pipeline()\n'
+              '        for item in self.pending():\n            pipe.rpush("feed", item)\n'
+              '        pipe.execute()\n'),
     ]
     INVALID = [
         Invalid('import redis\nfrom app.models import User\nr = redis.Redis()\ndef warm():\n'
@@ -128,6 +152,21 @@ class UnbatchedPipeline(Rule):
                 '    return pipe.execute()\n'),
         Invalid('import redis\nr = redis.Redis()\ndef seed(n):\n    p = r.pipeline()\n'
                 '    for i in range(n):\n        p.rpush("numbers", i)\n    p.execute()\n'),
+        # a method of the class that returns a database query
+        Invalid('import redis\nfrom app.models import User\nr = redis.Redis()\nclass Ranks:\n'
+                '    def users_for(self, obj):\n'
+                '        return User.objects.filter(active=True).exclude(id=obj.id)\n'
+                '    def rerank(self, obj):\n        pipe = r.pipeline()\n'
+                '        for user in self.users_for(obj):\n'
+                '            pipe.zadd(f"rank:{user.id}", {obj.id: 1}, xx=True)\n'
+                '        pipe.execute()\n'),
+        # a whole namespace (`<prefix>:*`), and a range whose stop is not a constant
+        Invalid('import redis\nr = redis.Redis()\ndef purge(prefix):\n'
+                '    pipe = r.pipeline()\n    for key in r.scan_iter(f"{prefix}:*"):\n'
+                '        pipe.delete(key)\n    pipe.execute()\n'
+                'def fill(start, rows):\n'
+                '    pipe = r.pipeline()\n    for i in range(start, len(rows)):\n'
+                '        pipe.rpush("rows", rows[i])\n    pipe.execute()\n', count=2),
     ]
 
     def on_scope_exit(self, scope: Scope) -> None:

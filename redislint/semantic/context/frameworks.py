@@ -11,6 +11,10 @@
   a `click`/`typer` command, an `if __name__ == "__main__":` block.
 - `is_cached_factory(func)`: a function whose result is memoised (`@lru_cache`, `@cache`,
   `@cached_property`), so what it builds is built once.
+- `is_migration_module(model)`: the module is a schema / data migration that runs once per
+  deployment: a Django migration (in a `migrations` package, defining `class
+  Migration(migrations.Migration)`) or an Alembic revision (`revision` and `down_revision`
+  assigned, `def upgrade`).
 """
 
 from __future__ import annotations
@@ -100,6 +104,16 @@ def is_cached_factory(func: Optional[cst.CSTNode]) -> bool:
     if not isinstance(func, cst.FunctionDef):
         return False
     return any(name.split(".")[-1] in _CACHING_DECORATORS for name, _, _ in _decorator_names(func))
+
+
+def is_migration_module(model: "SemanticModel") -> bool:
+    facts = model.facts
+    parts = _relative_parts(model)
+    cls = facts.classes.get("Migration")
+    if cls is not None and "migrations" in parts[:-1] and any(
+            base.split(".")[-1] == "Migration" for base in cls.bases):
+        return True
+    return {"revision", "down_revision"} <= set(facts.assigns) and "upgrade" in facts.functions
 
 
 def _relative_parts(model: "SemanticModel") -> Tuple[str, ...]:

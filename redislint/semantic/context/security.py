@@ -2,7 +2,13 @@
 and whether a connection URL or a password argument carries a hardcoded secret.
 
 - `STORED_VALUE_READS`: client methods whose reply is (or contains) bytes some client stored.
-- `UNPICKLERS`: qualified names that turn bytes into objects by running pickle opcodes.
+- `UNPICKLERS`: qualified names that turn bytes into objects by running pickle opcodes;
+  `is_unpickler(name)` also accepts them through a project's compatibility module
+  (`from .compat import cPickle` -> `pkg.compat.cPickle.loads`).
+- `unpickler_attribute(model, func)`: `self.deserialize(...)` where every value the class
+  stores in that attribute is an unpickler, or a parameter of the method storing it whose
+  default is one (`def __init__(self, deserialize=cPickle.loads): self.deserialize =
+  deserialize`): the configured default unpickles.
 - `url_password(text)`: the password of a `redis://user:password@host` URL (also `rediss`,
   `unix`, `valkey`, `valkeys`, `redis+sentinel`...), or None when there is none, it is empty,
   or it is filled in at run time or a template placeholder. `text` may hold `HOLE` where an
@@ -19,8 +25,13 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import parse_qs, unquote
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from redislint.semantic.model import SemanticModel
 
 # Stands for a value interpolated at run time in the text of a URL.
 HOLE = "\x00"
@@ -37,6 +48,40 @@ UNPICKLERS = frozenset({
     f"{module}.{name}" for module in ("pickle", "_pickle", "cPickle")
     for name in ("loads", "load", "Unpickler")
 })
+
+
+
+def is_unpickler(name: Optional[str]) -> bool:
+    if not name:
+        return False
+    return name in UNPICKLERS or ".".join(name.split(".")[-2:]) in UNPICKLERS
+
+
+def unpickler_attribute(model: "SemanticModel", func: cst.BaseExpression) -> bool:
+    scope = model.scope
+    cls, self_name = scope.cls, scope.self_name
+    if cls is None or not self_name or not isinstance(func, cst.Attribute) or \
+            not isinstance(func.value, cst.Name) or func.value.value != self_name:
+        return False
+    stored = cls.attrs.get(func.attr.value)
+    if not stored or func.attr.value in cls.methods:
+        return False
+    for value, _, method in stored:
+        if value is None:
+            return False
+        if is_unpickler(model.qualified_name(value)):
+            continue
+        if not isinstance(value, cst.Name) or method is None or \
+                not isinstance(method.node, cst.FunctionDef):
+            return False
+        params = method.node.params
+        param = next((p for p in (*params.params, *params.kwonly_params)
+                      if p.name.value == value.value), None)
+        if param is None or param.default is None or \
+                not is_unpickler(model.qualified_name(param.default)):
+            return False
+    return True
+
 
 _URL = re.compile(r"^\s*(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<userinfo>[^@/?#]*)@")
 _REDIS_SCHEMES = re.compile(r"(^|\+)(redis|rediss|valkey|valkeys|unix|sentinel)(\+|$)", re.I)

@@ -20,9 +20,12 @@
 - `grows(model, expr, scope_node)`: there is evidence in the code that an iterable holds data
   that grows with the dataset: a Redis scan (`scan_iter`, `keys`, `sscan_iter`...: nobody
   scans what is small), a database query (`.all()`, `.filter()`, `.iterator()`,
-  `.fetchall()`), a file, `range(<variable>)`, or a name bound to one of those (through
-  comprehensions, `list()`, `sorted()`, `.items()`...). A parameter, an attribute, or the
-  reply of one read (`smembers`: already in memory at once) is not evidence.
+  `.fetchall()`), a file, `range(<variable>)`, a name bound to one of those (through
+  comprehensions, `list()`, `sorted()`, `.items()`...), or a call of a function or method of
+  the module (`self.active_users()`) that returns one. A parameter, an attribute, the reply of
+  one read (`smembers`: already in memory at once), a `range` whose stop is a constant
+  (`range(level, LIMIT + 1)`), and a keyspace scan whose pattern pins one entity
+  (`f"{ns}:{tag}:*"`, `redislint.semantic.keys.keyspace.entity_pattern`) are not evidence.
 """
 
 from __future__ import annotations
@@ -31,12 +34,17 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Set
 
 import libcst as cst
 
+from redislint.semantic.flow.calls import local_callee
 from redislint.semantic.flow.results import _target_names
+from redislint.semantic.keys.constants import constant_value, current_context
+from redislint.semantic.keys.keyspace import entity_pattern
 from redislint.semantic.model import innermost_loop
 from redislint.semantic.names import number_value
 from redislint.walk import iter_children
 
 if TYPE_CHECKING:
+    from redislint.semantic.facts import FunctionFacts
+    from redislint.semantic.keys.constants import Context
     from redislint.semantic.model import SemanticModel
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
@@ -319,6 +327,8 @@ def under_handler(ancestors: Sequence[cst.CSTNode], loop: cst.CSTNode) -> bool:
 # Redis scans: whoever walks a keyspace or a collection with SCAN expects it to be big.
 _REDIS_SCANS = frozenset({"keys", "scan", "scan_iter", "sscan", "sscan_iter", "hscan",
                           "hscan_iter", "zscan", "zscan_iter"})
+# The scans of the keyspace, whose `match` pattern says how much of it they walk.
+_KEYSPACE_SCANS = frozenset({"keys", "scan", "scan_iter"})
 # Query methods of ORMs and DB-API cursors, and file reads.
 _QUERIES = frozenset({"all", "iterator", "fetchall", "filter", "exclude", "values_list",
                       "scalars", "readlines"})
@@ -328,37 +338,74 @@ _PASS_THROUGH = _SAME_ITEMS | {"zip", "map", "filter", "chain", "itertools.chain
 
 
 def grows(model: "SemanticModel", expr: Optional[cst.BaseExpression],
-          scope_node: cst.CSTNode, depth: int = 0) -> bool:
-    """Evidence that `expr` iterates data that grows with the dataset (see module doc)."""
+          scope_node: cst.CSTNode, depth: int = 0, context: Optional["Context"] = None) -> bool:
+    """Evidence that `expr` iterates data that grows with the dataset (see module doc).
+    `context` is where `expr` is read (`redislint.semantic.keys.constants`): the code being
+    walked unless a call was followed into a function of the module."""
     if expr is None or depth > 6 or is_bounded(expr):
         return False
     if isinstance(expr, cst.Await):
-        return grows(model, expr.expression, scope_node, depth + 1)
+        return grows(model, expr.expression, scope_node, depth + 1, context)
     if isinstance(expr, _COMPREHENSIONS):
-        return grows(model, expr.for_in.iter, scope_node, depth + 1)
+        return grows(model, expr.for_in.iter, scope_node, depth + 1, context)
     if isinstance(expr, cst.Name):
-        return any(grows(model, value, scope_node, depth + 1)
+        return any(grows(model, value, scope_node, depth + 1, context)
                    for value in _bound_values(scope_node, expr.value))
     if not isinstance(expr, cst.Call):
         return False
     func = expr.func
     if isinstance(func, cst.Attribute):
         method = func.attr.value
-        if method in _REDIS_SCANS and model.is_redis(func.value):
-            return True
+        if method in _REDIS_SCANS and (method != "keys" or model.is_redis(func.value)):
+            return not (method in _KEYSPACE_SCANS and
+                        entity_pattern(model, _scan_match(method, expr), context))
         if method in ("items", "keys", "values") and not expr.args:
-            return grows(model, func.value, scope_node, depth + 1)
-        if method in _QUERIES or (method in _REDIS_SCANS and method != "keys"):
+            return grows(model, func.value, scope_node, depth + 1, context)
+        if method in _QUERIES:
             return True
     name = model.qualified_name(func) or ""
     if name in _SOURCES:
         return True
     if name == "range":
-        # `range(200)` is a count written in the source, however large: not data.
-        return not all(number_value(arg.value) is not None for arg in expr.args)
+        # `range(200)` or `range(start, LIMIT + 1)`: a count written in the source, however
+        # large, is not data; `range(n)` / `range(0, len(rows))` is.
+        if not expr.args or any(arg.star for arg in expr.args):
+            return True
+        stop = expr.args[1].value if len(expr.args) > 1 else expr.args[0].value
+        return not isinstance(constant_value(model, stop, context), (int, float))
     if name in _PASS_THROUGH:
-        return any(grows(model, arg.value, scope_node, depth + 1) for arg in expr.args)
+        return any(grows(model, arg.value, scope_node, depth + 1, context) for arg in expr.args)
+    # A function or method of this module: what it returns (`self.active_users()` returning a
+    # query).
+    found = local_callee(model, expr, context)
+    if found is not None:
+        callee, is_method = found
+        inner = _context_of(model, callee, is_method, context)
+        return any(grows(model, value, callee.node, depth + 1, inner) for value in callee.returns)
     return False
+
+
+def _context_of(model: "SemanticModel", callee: "FunctionFacts", is_method: bool,
+                context: Optional["Context"]) -> Optional["Context"]:
+    """Where a callee's own code is read: its function, its class and `self` name."""
+    around = context if context is not None else current_context(model)
+    cls = around[1] if around is not None and is_method else None
+    node = callee.node
+    self_name = None
+    if is_method and isinstance(node, cst.FunctionDef):
+        params = list(node.params.posonly_params) + list(node.params.params)
+        self_name = params[0].name.value if params else None
+    return (callee,), cls, self_name
+
+
+def _scan_match(method: str, call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The `match` pattern of a keyspace scan (`scan_iter(match=...)`, `keys(pattern)`)."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in ("match", "pattern"):
+            return arg.value
+    position = 1 if method == "scan" else 0
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    return positional[position] if len(positional) > position else None
 
 
 def _bound_values(scope_node: cst.CSTNode, name: str) -> Iterator[cst.BaseExpression]:

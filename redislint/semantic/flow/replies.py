@@ -11,7 +11,10 @@ are not listed.
 `str_comparisons(uses, call, kind)` follows one call's reply through `await`, names bound
 exactly once (`v = r.get(k)`, `_, job = r.brpop(q)`, `for m in r.smembers(s)`) and subscripts
 of collections, and yields each comparison that can never hold: `reply == "x"`, `reply != "x"`,
-`reply in ("a", "b")`, `"x" in collection`.
+`reply in ("a", "b")`, `"x" in collection`. `passed_on(uses, values)` lists the calls the
+reply (or one bytes value of it) is handed to as an argument, and `parameter_comparisons(uses,
+param, kind)` the same comparisons of a parameter that receives it, in the callee: a helper of
+the module (`redislint.semantic.flow.calls.local_callee`) comparing what it is given.
 """
 
 from __future__ import annotations
@@ -149,7 +152,16 @@ class ReplyUses:
         self.binders_by_root: Dict[Root, List[int]] = {}
         self.comparisons: List[cst.Comparison] = []
         self.comparisons_by_root: Dict[Root, List[int]] = {}
+        # (call, argument) for each argument of a call in the function, per root.
+        self.arguments_by_root: Dict[Root, List[Tuple[cst.Call, cst.BaseExpression]]] = {}
         for node, parents in bindings.nodes:
+            if isinstance(node, cst.Call):
+                if not _in_nested(parents, bindings.function):
+                    for arg in node.args:
+                        root = None if arg.star else _root(arg.value)
+                        if root is not None:
+                            self.arguments_by_root.setdefault(root, []).append((node, arg.value))
+                continue
             if isinstance(node, cst.Assign) and len(node.targets) == 1:
                 binder = (node.targets[0].target, node.value, False)
             elif isinstance(node, (cst.NamedExpr, cst.AnnAssign)) and node.value is not None:
@@ -234,12 +246,78 @@ def _bind_one(values: _Values, bindings: Bindings, target: cst.BaseExpression,
 
 
 def str_comparisons(uses: ReplyUses, call: cst.Call, kind: str,
-                    constant: Callable[[str], Optional[str]]) -> Iterator[Mismatch]:
+                    constant: Callable[[str], Optional[str]],
+                    values: Optional["_Values"] = None) -> Iterator[Mismatch]:
     """Comparisons of the reply of `call` (made in `uses.bindings.function`) with a str: never
-    true."""
+    true. `values` is the reply as `reply_values` followed it, when already at hand."""
+    if values is None:
+        values = reply_values(uses, call, kind)
+    return _mismatches(values, uses, constant)
+
+
+def reply_values(uses: ReplyUses, call: cst.Call, kind: str) -> "_Values":
+    """The reply of `call` and the names bound from it in `uses.bindings.function`."""
     values = _Values(call, kind, uses.bindings)
     for _ in range(2):  # names bound from names bound from the reply
         _bind(values, uses)
+    return values
+
+
+def passed_on(uses: ReplyUses, values: "_Values"
+              ) -> Iterator[Tuple[cst.Call, cst.BaseExpression, str]]:
+    """(call, argument, kind) for each call that receives the reply or one bytes value of it
+    as an argument: `helper(r.type(k))`, `v = r.get(k)` ... `check(v)`."""
+    by_root = uses.arguments_by_root
+    seen = set()
+    for root in _roots(values):
+        for call, argument in by_root.get(root, ()):
+            if id(argument) in seen:
+                continue
+            seen.add(id(argument))
+            if values.is_bytes(argument):
+                yield call, argument, SCALAR_KIND
+            elif values.is_reply(argument) and values.kind in (COLLECTION_KIND, MAPPING_KIND):
+                yield call, argument, values.kind
+
+
+def parameter_comparisons(uses: ReplyUses, param: str, kind: str,
+                          constant: Callable[[str], Optional[str]]) -> Iterator[Mismatch]:
+    """Comparisons with a str of a parameter that receives bytes (`kind`) in the function
+    `uses` describes. Nothing when the parameter is rebound (`v = v.decode()`), when the
+    function is not a plain `def`, or when it also compares the value with bytes (a helper
+    written for both kinds of client)."""
+    function = uses.bindings.function
+    if not isinstance(function, cst.FunctionDef):
+        return iter(())
+    params = function.params
+    found = next((p for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+                  if p.name.value == param), None)
+    if found is None or not uses.bindings.single(found.name):
+        return iter(())
+    values = _Values(function, kind, uses.bindings)  # the function stands for "no call"
+    values.whole.add(param)
+    for _ in range(2):
+        _bind(values, uses)
+    for position in {i for root in _roots(values)
+                     for i in uses.comparisons_by_root.get(root, ())}:
+        node = uses.comparisons[position]
+        if any(_is_bytes_literal(side) for side in (node.left, node.comparisons[0].comparator)):
+            return iter(())
+    return _mismatches(values, uses, constant)
+
+
+def _is_bytes_literal(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.SimpleString):
+        return "b" in expr.prefix.lower()
+    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+        return any(_is_bytes_literal(e.value) for e in expr.elements
+                   if not isinstance(e, cst.StarredElement))
+    return False
+
+
+def _mismatches(values: "_Values", uses: ReplyUses,
+                constant: Callable[[str], Optional[str]]) -> Iterator[Mismatch]:
+    kind = values.kind
     by_root = uses.comparisons_by_root
     for position in sorted({i for root in _roots(values) for i in by_root.get(root, ())}):
         node = uses.comparisons[position]

@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from redislint.walk import children_of, iter_children
+from redislint.walk import children_of
 
 _NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 # Exact types (node classes have no subclasses): a set lookup instead of isinstance misses.
@@ -146,6 +146,16 @@ def _carried(expr: cst.BaseExpression) -> Iterator[object]:
         yield expr.value
 
 
+def _read_parts(node: cst.CSTNode) -> List[cst.CSTNode]:
+    """The children of `node` that may read a value: not the attribute name of `x.attr` nor
+    the keyword of `f(attr=...)`, which are no reads of a variable `attr`."""
+    if isinstance(node, cst.Attribute):
+        return [node.value]
+    if isinstance(node, cst.Arg):
+        return [node.value]
+    return children_of(node)
+
+
 def _mentioned(expr: cst.CSTNode) -> Set[object]:
     """The names and the ids of the calls in `expr`, not inside nested functions or classes."""
     found: Set[object] = set()
@@ -157,7 +167,7 @@ def _mentioned(expr: cst.CSTNode) -> Set[object]:
         elif isinstance(node, cst.Call):
             found.add(id(node))
         if not isinstance(node, _NESTED):
-            stack.extend(children_of(node))
+            stack.extend(_read_parts(node))
     return found
 
 
@@ -254,7 +264,7 @@ class ResultFlow:
             if isinstance(node, cst.BaseExpression) and self.carries(node):
                 return True
             if not isinstance(node, _NESTED):
-                stack.extend(iter_children(node))
+                stack.extend(_read_parts(node))
         return False
 
     def contains(self, expr: cst.CSTNode) -> bool:

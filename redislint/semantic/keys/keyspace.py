@@ -59,7 +59,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import re
-from typing import Callable, Dict, Iterable, List, Optional, Set
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Set
 
 import libcst as cst
 
@@ -74,6 +74,10 @@ from redislint.semantic.keys import helpers
 from redislint.semantic.keys.expressions import Key, key_of
 from redislint.semantic.redispy import EXPIRE_COMMANDS, LOCK_CLASSES, TTL_OPTIONS
 from redislint.walk import children_of
+
+if TYPE_CHECKING:
+    from redislint.semantic.keys.constants import Context
+    from redislint.semantic.model import SemanticModel
 
 LIST_DRAINS = frozenset({"lpop", "rpop", "blpop", "brpop", "lmpop", "blmpop", "lmove", "blmove",
                          "rpoplpush", "brpoplpush", "ltrim", "lrem"})
@@ -120,6 +124,45 @@ def named_pattern(key: Optional[Key]) -> Optional[str]:
     if key is None or not _WORD.search(key.template.replace("{}", "")):
         return None
     return key.pattern
+
+
+# What ends a key segment: the id of one entity sits between two of them.
+_SEPARATORS = ":/|#.-_"
+
+
+def entity_pattern(model: "SemanticModel", pattern: Optional[cst.BaseExpression],
+                   context: Optional["Context"] = None) -> bool:
+    """A SCAN / KEYS pattern that pins one entity: a run-time value (a local or a parameter,
+    not `self.x` or a CONSTANT) between a namespace and a separator, then one trailing `*`
+    (`f"{self.name}:{tag}:*"`, `"user:%s:*" % uid`): it walks that entity's keys, not the
+    keyspace. Not `prefix + "*"` or a pattern passed in whole (any breadth), nor a pattern with
+    other wildcards."""
+    from redislint.semantic.keys.constants import Hole, current_context, template_pieces
+
+    if pattern is None:
+        return False
+    context = context if context is not None else current_context(model)
+    if context is None:
+        return False
+    pieces = template_pieces(model, pattern, context)
+    if not pieces or not isinstance(pieces[-1], str) or not pieces[-1].endswith("*"):
+        return False
+    texts = [p for p in pieces if isinstance(p, str)]
+    if any(ch in text for text in texts for ch in "?[") or \
+            sum(text.count("*") for text in texts) != 1:
+        return False
+    if len(pieces) < 3:
+        return False
+    entity, tail = pieces[-2], pieces[-1]
+    if not isinstance(entity, Hole) or not entity.names or len(tail) < 2 or \
+            tail[0] not in _SEPARATORS:
+        return False
+    self_names = {"self", "cls"}
+    if context[2]:
+        self_names.add(context[2])
+    if entity.names & self_names or all(name.isupper() for name in entity.names):
+        return False  # a namespace the object or the module configures
+    return any(p for p in pieces[:-2])  # something (a namespace) comes before the entity
 
 
 def overlap(a: str, b: str) -> bool:
