@@ -7,7 +7,8 @@ from redislint.semantic.facts import FunctionFacts
 from redislint.semantic.fixes.edits import renamed_call
 from redislint.semantic.context.frameworks import in_test_code, is_cached_factory
 from redislint.semantic.atomic.locks import SLEEP_FUNCTIONS
-from redislint.semantic.flow.helpers import is_generator, local_callee, runs_every_call
+from redislint.semantic.flow.calls import local_callee
+from redislint.semantic.flow.helpers import is_generator, runs_every_call
 from redislint.semantic.flow.loops import (assigned_names, body_calls, body_nodes, exits_early,
                                       is_bounded, iterable, mentions, targets,
                                       under_batch_check, under_handler, walks_collection)
@@ -290,7 +291,7 @@ class RoundTripInLoop(Rule):
         if not walks:
             return
         awaited = bool(chain) and isinstance(chain[-1], cst.Await)
-        self._helper_calls.append((loop, node, found[0], found[1] is not None, awaited))
+        self._helper_calls.append((loop, node, found[0], found[1], awaited))
 
     def on_scope_exit(self, scope: Scope) -> None:
         if scope.kind != "module" or not self._helper_calls:

@@ -1,8 +1,6 @@
 """Calls to the module's own helpers, and what runs on every call of a function.
 
-- `local_callee(model, call)`: the function of this module (`helper(k)`, not shadowed by a
-  local name) or the method of the current class (`self.has(k)`, `cls.load(k)`) that `call`
-  runs, as its `FunctionFacts`, with the class it belongs to; None for anything else.
+(Which function of the module a call runs is `redislint.semantic.flow.calls.local_callee`.)
 - `runs_every_call(ancestors, function, node)`: `node`, inside `function`, runs each time the
   function is called: not under an `if`/`match` branch, the right side of `and`/`or`, a
   conditional expression's branch, an `except` block or a loop, and no `return` comes before
@@ -12,36 +10,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+from typing import Sequence
 
 import libcst as cst
 
-from redislint.semantic.facts import ClassFacts, FunctionFacts
+from redislint.semantic.facts import FunctionFacts
 from redislint.walk import iter_children
-
-if TYPE_CHECKING:
-    from redislint.semantic.model import SemanticModel
 
 _NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 _LOOPS = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _ALWAYS_BRANCHES = (cst.ExceptHandler, cst.ExceptStarHandler, cst.Match, cst.MatchCase)
-
-
-def local_callee(model: "SemanticModel", call: cst.Call
-                 ) -> Optional[Tuple[FunctionFacts, Optional[ClassFacts]]]:
-    func = call.func
-    if isinstance(func, cst.Name):
-        facts = model.facts.functions.get(func.value)
-        if facts is None or model.scope.lookup(func.value) is not None:
-            return None  # not the module's, or a local or parameter shadows it
-        return facts, None
-    cls = model.scope.cls
-    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and cls is not None \
-            and func.value.value in ("self", "cls", model.scope.self_name):
-        facts = cls.methods.get(func.attr.value)
-        if facts is not None and not facts.is_property:
-            return facts, cls
-    return None
 
 
 def runs_every_call(ancestors: Sequence[cst.CSTNode], function: cst.CSTNode,
